@@ -1,0 +1,350 @@
+"""``tlcore``: the command line. Every command here is a contract later checks rely on.
+
+    tlcore list datasets [--json]      registered datasets, available here or not, provenance
+    tlcore list backbones [--json]     registered backbones and their weights
+    tlcore show backbone NAME          layer groups with parameters and output shapes
+    tlcore show dataset NAME           size, classes, counts, provenance
+    tlcore pretrain NAME|all           (re)train lab-zoo models into assets/lab_zoo/
+    tlcore setup                       seed offline weights and warm the dataset cache
+    tlcore run --backbone B --dataset D [--target T] --strategy S ... [--json]
+                                       train one run (stored; a stored result is reused)
+    tlcore runs list|show|export|delete   the run store
+    tlcore worker                      background worker that executes queued runs
+    tlcore strategies [--json]         registered strategies
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _print(obj: object, as_json: bool, lines: Sequence[str]) -> None:
+    if as_json:
+        print(json.dumps(obj, indent=2))
+    else:
+        print("\n".join(lines))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "datasets":
+        from tlcore.data import DATASETS
+
+        rows = []
+        for spec in DATASETS:
+            avail = spec.check()
+            rows.append({
+                "name": spec.name, "title": spec.title, "available": avail.available,
+                "reason": avail.reason, "source": spec.source, "licence": spec.licence,
+                "num_classes": spec.num_classes, "shape": list(spec.shape),
+            })
+        lines = [f"{'yes' if r['available'] else 'NO ':4} {r['name']:18} {r['title']}  [{r['source']}]"
+                 + ("" if r["available"] else f"\n     -> {r['reason']}") for r in rows]
+    else:
+        from tlcore.models import list_backbones
+
+        rows = []
+        for spec in list_backbones():
+            weights = []
+            for w in spec.weights.values():
+                a = w.check()
+                weights.append({"name": w.name, "title": w.title, "available": a.available,
+                                "reason": a.reason, "source": w.source, "licence": w.licence})
+            default = next(w for w in weights if w["name"] == spec.default_weights)
+            rows.append({
+                "name": spec.name, "family": spec.family, "title": spec.title,
+                "available": default["available"], "reason": default["reason"],
+                "source": default["source"], "default_weights": spec.default_weights,
+                "default_size": spec.default_size, "native_size": spec.native_size,
+                "weights": weights,
+            })
+        lines = [f"{'yes' if r['available'] else 'NO ':4} {r['name']:20} {r['default_weights']:16} {r['source']}"
+                 + ("" if r["available"] else f"\n     -> {r['reason']}") for r in rows]
+    _print(rows, args.json, lines)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    if args.what == "backbone":
+        from tlcore.models import build_backbone
+
+        bb = build_backbone(args.name, weights=args.weights, input_size=args.size)
+        groups = bb.groups()
+        obj = {"name": args.name, "weights": bb.weights.name, "provenance": bb.provenance.to_dict(),
+               "preprocess": bb.preprocess.to_dict(), "groups": [g.to_dict() for g in groups]}
+        lines = [f"{args.name} / {bb.weights.name}: {bb.provenance.text()}",
+                 f"input {bb.preprocess.channels}x{bb.preprocess.size}x{bb.preprocess.size}"]
+        lines += [f"  {g.name:10} {g.params:>10,} params  -> {list(g.output_shape)}" for g in groups]
+    else:
+        from tlcore.data import load_domain
+
+        ds = load_domain(args.name)
+        obj = {"name": ds.name, "size": len(ds), "shape": list(ds.images.shape[1:]),
+               "classes": list(ds.class_names), "class_counts": ds.class_counts(),
+               "provenance": ds.provenance.to_dict()}
+        lines = [f"{ds.name}: {len(ds)} images {list(ds.images.shape[1:])}",
+                 f"provenance: {ds.provenance.text()}"]
+        lines += [f"  {c:14} {n}" for c, n in zip(ds.class_names, ds.class_counts(), strict=True)]
+    _print(obj, args.json, lines)
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from tlcore.models.lab import LAB_SOURCES
+    from tlcore.models.pretrain import pretrain
+
+    names = list(LAB_SOURCES) if args.name == "all" else [args.name]
+    for name in names:
+        if name not in LAB_SOURCES:
+            print(f"unknown lab model {name!r}; choose from {', '.join(LAB_SOURCES)} or all", file=sys.stderr)
+            return 2
+        card = pretrain(name, seed=args.seed, epochs=args.epochs,
+                        progress=lambda m: print(m, file=sys.stderr, flush=True))
+        print(json.dumps({k: card[k] for k in ("name", "dataset", "test_accuracy", "sha256")}))
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Make the offline path ready: weights into the torch hub cache, datasets decoded."""
+    from tlcore.data import DATASETS, load_dataset
+    from tlcore.models import weight_files
+
+    ok = True
+    for path, digest in weight_files.seed_offline():
+        print(f"weights  {path} sha256 {digest[:16]}...")
+    if args.warm:
+        for spec in DATASETS:
+            avail = spec.check()
+            if not avail.available:
+                ok = False
+                print(f"dataset  {spec.name}: MISSING - {avail.reason}")
+                continue
+            ds = load_dataset(spec.name)
+            print(f"dataset  {spec.name}: {len(ds)} images cached")
+    return 0 if ok else 1
+
+
+def _store(args: argparse.Namespace):
+    from tlcore.runs import Store
+
+    return Store(args.store)
+
+
+def _config_from_args(args: argparse.Namespace):
+    from tlcore.config import RunConfig
+
+    return RunConfig(
+        backbone=args.backbone, weights=args.weights, input_size=args.size, dataset=args.dataset,
+        target=args.target, strategy=args.strategy, labels_per_class=args.labels_per_class or None,
+        val_per_class=args.val_per_class, test_per_class=args.test_per_class, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, backbone_lr_mult=args.backbone_lr_mult,
+        weight_decay=args.weight_decay, optimizer=args.optimizer, bn_policy=args.bn_policy,
+        top_k=args.top_k, trainable_groups=tuple(args.trainable.split(",")) if args.trainable else None,
+        probe_epochs=args.probe_epochs, augment=args.augment, seed=args.seed, device=args.device,
+    )
+
+
+class _Bar:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self.last = -1
+
+    def __call__(self, frac: float, msg: str) -> None:
+        pct = int(frac * 100)
+        if pct != self.last:
+            self.last = pct
+            bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+            print(f"\r[{bar}] {pct:3d}% {msg}", end="", file=sys.stderr, flush=True)
+            if pct >= 100:
+                print(file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tlcore.jobs import execute
+
+    cfg = _config_from_args(args)
+    store = _store(args)
+    rid = cfg.run_id()
+    if args.rerun:
+        store.delete(rid)
+    _, queued = store.submit(cfg)
+    if queued:
+        store.start(rid)
+        execute(store, rid, on_progress=None if args.quiet else _Bar())
+    rec = store.get(rid)
+    out = {"run_id": rid, "status": rec.status, "reused": not queued, "config": cfg.to_dict(),
+           "metrics": {k: v for k, v in rec.metrics.items() if k.endswith(("accuracy", "loss"))},
+           "seconds": rec.seconds, "message": rec.message,
+           "data": rec.provenance.get("data", {}), "weights": rec.provenance.get("weights", {})}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        m = out["metrics"]
+        print(f"run {rid}: {rec.status}" + (f" - {rec.message}" if rec.message else ""))
+        if "test_accuracy" in m:
+            print(f"  test accuracy {m['test_accuracy']:.4f}" + (
+                f", target accuracy {m['target_accuracy']:.4f}" if "target_accuracy" in m else "")
+                + f" in {rec.seconds:.1f} s")
+        print(f"  weights: {out['weights'].get('source', '?')}")
+        print(f"  data: {out['data'].get('source', {}).get('source', '?')}")
+    return 0 if rec.status == "done" else 1
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.action == "list":
+        recs = store.list()
+        rows = [{"run_id": r.id, "status": r.status, "strategy": r.config.strategy, "backbone": r.config.backbone,
+                 "dataset": r.config.dataset, "target": r.config.target, "seed": r.config.seed,
+                 "test_accuracy": r.metrics.get("test_accuracy"), "target_accuracy": r.metrics.get("target_accuracy"),
+                 "progress": r.progress, "seconds": r.seconds} for r in recs]
+        lines = [f"{r['run_id']} {r['status']:11} {r['strategy']:18} {r['backbone']:16} {r['dataset']:>14}"
+                 + (f" test {r['test_accuracy']:.3f}" if r["test_accuracy"] is not None else "") for r in rows]
+        _print(rows, args.json, lines or ["(no runs)"])
+        return 0
+    if not args.ids:
+        print("tlcore runs: give one or more run ids", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        recs = [store.get(i) for i in args.ids]
+        missing = [i for i, r in zip(args.ids, recs, strict=True) if r is None]
+        if missing:
+            print(f"tlcore runs: no such run {', '.join(missing)}", file=sys.stderr)
+            return 2
+        print(json.dumps([r.to_dict() for r in recs], indent=2))
+    elif args.action == "export":
+        text = store.export_csv(args.ids) if args.format == "csv" else store.export_json(args.ids)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            print(text)
+    elif args.action == "delete":
+        for i in args.ids:
+            print(f"{i}: {'deleted' if store.delete(i) else 'not found'}")
+    elif args.action == "cancel":
+        for i in args.ids:
+            store.request_cancel(i)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tlcore.jobs import worker_loop
+
+    n = worker_loop(_store(args), idle_exit=args.idle_exit)
+    print(f"worker: executed {n} runs", file=sys.stderr)
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from tlcore.strategies import STRATEGIES
+
+    rows = [{"name": s.name, "title": s.title, "description": s.description, "pretrained": s.pretrained}
+            for s in STRATEGIES]
+    _print(rows, args.json, [f"{r['name']:18} {r['description']}" for r in rows])
+    return 0
+
+
+def _add_run_args(s: argparse.ArgumentParser) -> None:
+    from tlcore.config import BN_POLICIES, RunConfig
+
+    d = RunConfig()
+    s.add_argument("--backbone", default=d.backbone, help="registered backbone (tlcore list backbones)")
+    s.add_argument("--weights", default=None, help="weights name; default the backbone's pretrained; 'none' = random")
+    s.add_argument("--size", type=int, default=None, help="input size in pixels (default: the backbone's)")
+    s.add_argument("--dataset", default=d.dataset, help="source: name, name:shift=severity, or folder/zip path")
+    s.add_argument("--target", default=None, help="optional target domain, same forms as --dataset")
+    s.add_argument("--strategy", default=d.strategy, help="tlcore strategies lists them")
+    s.add_argument("--epochs", type=int, default=d.epochs)
+    s.add_argument("--labels-per-class", type=int, default=d.labels_per_class, help="label budget k; 0 = all")
+    s.add_argument("--val-per-class", type=int, default=d.val_per_class)
+    s.add_argument("--test-per-class", type=int, default=d.test_per_class)
+    s.add_argument("--batch-size", type=int, default=d.batch_size)
+    s.add_argument("--lr", type=float, default=d.lr, help="head learning rate")
+    s.add_argument("--backbone-lr-mult", type=float, default=d.backbone_lr_mult,
+                   help="backbone groups train at lr x this (discriminative learning rates)")
+    s.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    s.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
+    s.add_argument("--bn-policy", choices=list(BN_POLICIES), default=d.bn_policy)
+    s.add_argument("--top-k", type=int, default=d.top_k, help="finetune_top: groups below the head that train")
+    s.add_argument("--trainable", default=None, help="custom strategy: comma-separated groups that train")
+    s.add_argument("--probe-epochs", type=int, default=d.probe_epochs, help="lp_ft: head-only epochs first")
+    s.add_argument("--augment", action="store_true", help="random 2-px shifts (disables the fast path)")
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tlcore", description="Transfer Lab engine command line.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list registered datasets or backbones and whether they are available here")
+    s.add_argument("what", choices=["datasets", "backbones"])
+    s.add_argument("--json", action="store_true", help="print JSON (one object per entry)")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("show", help="details of one backbone (layer groups) or dataset (classes, provenance)")
+    s.add_argument("what", choices=["backbone", "dataset"])
+    s.add_argument("name", help="registered name; for datasets also 'name:shift=severity' or a path")
+    s.add_argument("--weights", default=None, help="backbone weights name (default: its pretrained weights; 'none' = random)")
+    s.add_argument("--size", type=int, default=None, help="input size in pixels for output shapes")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("pretrain", help="train lab-zoo models on their source tasks; writes assets/lab_zoo/")
+    s.add_argument("name", help="lab model name or 'all'")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=int, default=None, help="override the entry's epoch count")
+    s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("run", help="train one run and store it (prints JSON with --json)")
+    _add_run_args(s)
+    s.add_argument("--store", default=None, help="store folder (default: the user data dir)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--rerun", action="store_true", help="discard a stored result for this config and train again")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("runs", help="list, show, export, cancel or delete stored runs")
+    s.add_argument("action", choices=["list", "show", "export", "delete", "cancel"])
+    s.add_argument("ids", nargs="*", help="run ids")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--format", choices=["csv", "json"], default="csv", help="export format")
+    s.add_argument("--out", default=None, help="export to this file instead of stdout")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("worker", help="execute queued runs from the store until idle")
+    s.add_argument("--store", default=None)
+    s.add_argument("--idle-exit", type=float, default=300.0, help="exit after this many idle seconds")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("strategies", help="list registered strategies")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_strategies)
+
+    s = sub.add_parser("setup", help="seed offline weight files into the torch hub cache")
+    s.add_argument("--warm", action="store_true", help="also decode and cache every dataset")
+    s.set_defaults(func=cmd_setup)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tlcore.data.base import DatasetUnavailable
+    from tlcore.models.base import WeightsUnavailable
+
+    try:
+        return args.func(args)
+    except (DatasetUnavailable, WeightsUnavailable, KeyError, ValueError) as e:
+        print(f"tlcore: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Stratified train / val / test index splits with a per-class label budget.
+
+Transfer learning is compared at small label budgets ("10 labels per class"), so the
+split draws exact per-class counts rather than fractions.
+
+Two seeds, on purpose. The test split depends only on ``split_seed`` (default 0) and
+the labels, never on the run seed, so runs with different seeds are scored on one and
+the same test set and their numbers can be compared; only the training labels and the
+validation set change with ``seed``. Each class draws from its own generator, so a
+class's test images do not change when other classes grow or shrink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """Disjoint, sorted int64 index tensors into one dataset."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _class_name(c: int, class_names: Sequence[str] | None) -> str:
+    if class_names is not None and 0 <= c < len(class_names):
+        return f"{c} ({class_names[c]!r})"
+    return str(c)
+
+
+def stratified_splits(
+    labels: torch.Tensor | np.ndarray | Sequence[int],
+    *,
+    labels_per_class: int | None,
+    val_per_class: int,
+    test_per_class: int,
+    seed: int,
+    split_seed: int = 0,
+    class_names: Sequence[str] | None = None,
+) -> Splits:
+    """Per class: ``test_per_class`` test images (from ``split_seed``), then
+    ``val_per_class`` validation and ``labels_per_class`` training images (from
+    ``seed``) out of the rest; ``labels_per_class=None`` trains on all the rest.
+
+    labels: int ``[N]``. Raises ``ValueError`` for fewer than two classes, negative
+    counts, or a class too small for the requested counts (naming it).
+    """
+    y = torch.as_tensor(np.asarray(labels)).reshape(-1)
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"labels must be integers, got {y.dtype}")
+    for what, v in (("val_per_class", val_per_class), ("test_per_class", test_per_class)):
+        if v < 0:
+            raise ValueError(f"{what} must be >= 0, got {v}")
+    if labels_per_class is not None and labels_per_class < 1:
+        raise ValueError(f"labels_per_class must be >= 1 (or None for all), got {labels_per_class}")
+    y_np = y.numpy().astype(np.int64)
+    classes, counts = np.unique(y_np, return_counts=True)
+    if len(classes) < 2:
+        only = "no labels" if len(classes) == 0 else f"only class {_class_name(int(classes[0]), class_names)}"
+        raise ValueError(f"a classification split needs at least two classes; got {only}")
+
+    need_train = labels_per_class if labels_per_class is not None else 1
+    need = test_per_class + val_per_class + need_train
+    for c, n in zip(classes, counts, strict=True):
+        if n < need:
+            train_txt = (f"{labels_per_class} train" if labels_per_class is not None
+                         else "at least 1 train")
+            raise ValueError(
+                f"class {_class_name(int(c), class_names)} has {n} images, but the split asks "
+                f"for {test_per_class} test + {val_per_class} val + {train_txt} = {need} per "
+                f"class; the smallest class has {counts.min()} images"
+            )
+
+    train, val, test = [], [], []
+    for c in classes:
+        idx = np.flatnonzero(y_np == c)  # sorted, so the draw depends only on the labels
+        idx = np.random.default_rng([split_seed, int(c)]).permutation(idx)
+        test.append(idx[:test_per_class])
+        rest = np.random.default_rng([seed, int(c), 1]).permutation(np.sort(idx[test_per_class:]))
+        val.append(rest[:val_per_class])
+        stop = None if labels_per_class is None else val_per_class + labels_per_class
+        train.append(rest[val_per_class:stop])
+
+    def cat(parts: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64))
+
+    return Splits(train=cat(train), val=cat(val), test=cat(test))

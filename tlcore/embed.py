@@ -1,0 +1,223 @@
+"""2-D maps of feature vectors (PCA or UMAP), fitted once and reused.
+
+The question an embedding answers here is "what did training do to the features?".
+So a map is fitted *once*, on the pretrained features of both domains, and every later
+feature set (the same images after a run) is pushed through the same map with
+``transform``. What moves between the panels is then the features, not the noise of
+re-fitting a stochastic layout.
+
+PCA (scikit-learn) is linear and instant: distances along its two axes are honest, but
+it shows only the two directions of largest variance. UMAP (umap-learn) keeps local
+neighbourhoods, so clusters separate far better, at ~10 s for 2,000 points on a laptop
+CPU and ~30 s more for its first call in a process (numba compiles its kernels:
+``warm_up`` does that in a background thread at app start). UMAP's ``transform`` places
+a new point among the fitted points it is closest to, so features that moved far from
+anything pretrained land at the edge of their nearest pretrained cluster: read the
+"after" panel as "which pretrained neighbourhood do these features now resemble".
+
+Determinism: UMAP gets ``random_state=seed``, which makes fit and transform repeatable
+(the same picture after a reload, in a class demo, in a test) at the price of umap's
+multi-threaded optimisation. On the 2-core machines this lab targets that parallelism
+buys little, and a map that shifts on every rerun would defeat the point of the page.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+METHODS = ("pca", "umap")
+MAX_POINTS = 2000  # UMAP on 2,000 points is ~10 s on 2 cores; more is a wait, not insight
+
+EXACT_MAX = 4096  # up to here UMAP works on an exact distance matrix (64 MiB at most)
+
+# n_neighbors 15 / min_dist 0.1: umap's defaults, a balance of local and global structure.
+# n_epochs 200: umap's own choice for large data; enough for a few thousand points.
+# init "pca": deterministic and cheaper than the spectral init, and keeps the global
+# layout close to the PCA view the page shows first.
+# low_memory: the nearest-neighbour descent trades a little speed for much less memory.
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200, "init": "pca",
+               "low_memory": True, "metric": "euclidean"}
+
+
+def _as_2d_float(features) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"features must be [N, D], got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or infinite values")
+    return x
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances [len(a), len(b)] computed with BLAS.
+
+    umap-learn's own small-data ``transform`` calls a numba distance once per pair from
+    Python (~15 s for 2,000 x 2,000 here); a precomputed matrix takes milliseconds."""
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    d = euclidean_distances(a, b)
+    if a is b:
+        np.fill_diagonal(d, 0.0)
+    return d.astype(np.float32)
+
+
+class Projector:
+    """A 2-D map fitted once (``fit``) and applied to any features of the same width.
+
+    ``transform(x)`` with ``x`` of shape ``[N, D]`` returns ``[N, 2]`` float32; the same
+    ``x`` always gives the same coordinates (PCA is linear; UMAP is seeded).
+    """
+
+    def __init__(self, method: str = "pca", seed: int = 0, **umap_params) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        self.method = method
+        self.seed = seed
+        self.params = {**UMAP_PARAMS, **umap_params}
+        self.model = None
+        self.dim: int | None = None
+        self.embedding: np.ndarray | None = None  # coordinates of the fitted points
+        self.train: np.ndarray | None = None  # the fitted points (UMAP needs them to transform)
+        self.exact = False  # UMAP on exact distances (small data) rather than approximate neighbours
+
+    def fit(self, features) -> Projector:
+        x = _as_2d_float(features)
+        if len(x) < 3:
+            raise ValueError("a map needs at least 3 points")
+        self.dim = x.shape[1]
+        from sklearn.decomposition import PCA
+
+        if self.method == "pca":
+            self.model = PCA(n_components=2, random_state=self.seed)
+            self.embedding = self.model.fit_transform(x).astype(np.float32)
+        else:
+            import umap
+
+            params = dict(self.params)
+            params["n_neighbors"] = max(2, min(params["n_neighbors"], len(x) - 1))
+            if params.get("init") == "pca":  # our PCA, scaled the way umap scales its own
+                pca = PCA(n_components=2, random_state=self.seed).fit_transform(x)
+                params["init"] = (10 * pca / max(np.abs(pca).max(), 1e-12)).astype(np.float32)
+            self.exact = len(x) <= EXACT_MAX
+            if self.exact:
+                params["metric"] = "precomputed"
+            self.model = umap.UMAP(n_components=2, random_state=self.seed, **params)
+            with warnings.catch_warnings():  # n_jobs=1 because of random_state: chosen, see above
+                warnings.simplefilter("ignore", UserWarning)
+                self.embedding = self.model.fit_transform(_distances(x, x) if self.exact else x).astype(np.float32)
+        self.train = x
+        return self
+
+    def transform(self, features) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("fit the projector before transforming")
+        x = _as_2d_float(features)
+        if x.shape[1] != self.dim:
+            raise ValueError(f"fitted on {self.dim}-d features, got {x.shape[1]}-d")
+        if len(x) == 0:
+            return np.zeros((0, 2), np.float32)
+        if x.shape == self.train.shape and np.array_equal(x, self.train):
+            return self.embedding.copy()  # the fitted points stay exactly where the fit put them
+        if self.method == "pca":
+            return self.model.transform(x).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return np.asarray(self.model.transform(_distances(x, self.train) if self.exact else x), dtype=np.float32)
+
+def project(features, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Fit a map on ``features`` [N, D] and return their coordinates [N, 2]."""
+    return Projector(method, seed).fit(features).embedding
+
+
+def subsample(labels: Mapping[str, np.ndarray], max_points: int = MAX_POINTS,
+              seed: int = 0) -> dict[str, np.ndarray]:
+    """Indices to keep per domain: at most ``max_points`` in all, stratified by
+    (domain, class) so a rare class or the smaller domain does not vanish. Sorted, so
+    the kept points keep their dataset order; deterministic for a seed."""
+    total = sum(len(v) for v in labels.values())
+    if total <= max_points:
+        return {d: np.arange(len(v)) for d, v in labels.items()}
+    rng = np.random.default_rng(seed)
+    out = {}
+    for d, y in labels.items():
+        y = np.asarray(y)
+        keep = []
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            n = max(1, int(len(idx) * max_points / total))
+            keep.append(rng.permutation(idx)[:n])
+        out[d] = np.sort(np.concatenate(keep)) if keep else np.zeros(0, int)
+    return out
+
+
+@dataclass
+class EmbeddingMap:
+    """A projector fitted on one feature set (the pretrained one) plus the subsample
+    it was fitted on, so any later feature set of the same images is drawn through the
+    same map at the same points."""
+
+    projector: Projector
+    index: dict[str, np.ndarray]  # domain -> kept row indices
+    class_names: list[str] = field(default_factory=list)
+
+    def points(self, features: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
+               stage: str) -> dict[str, list]:
+        """Columns for a scatter plot: x, y, domain, stage, label, class_name, index
+        (the image's row in that domain's test split)."""
+        cols: dict[str, list] = {k: [] for k in ("x", "y", "domain", "stage", "label", "class_name", "index")}
+        for d, idx in self.index.items():
+            if d not in features or len(idx) == 0:
+                continue
+            xy = self.projector.transform(np.asarray(features[d])[idx])
+            y = np.asarray(labels[d])[idx]
+            cols["x"] += xy[:, 0].tolist()
+            cols["y"] += xy[:, 1].tolist()
+            cols["domain"] += [d] * len(idx)
+            cols["stage"] += [stage] * len(idx)
+            cols["label"] += y.tolist()
+            cols["class_name"] += [self.class_names[c] if c < len(self.class_names) else str(c) for c in y]
+            cols["index"] += idx.tolist()
+        return cols
+
+
+def fit_map(features: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], method: str = "pca",
+            seed: int = 0, max_points: int = MAX_POINTS, class_names=()) -> EmbeddingMap:
+    """Fit one map on the (subsampled) features of every domain together, so source
+    and target share coordinates and their overlap can be read off the picture."""
+    index = subsample({d: np.asarray(labels[d]) for d in features}, max_points, seed)
+    stacked = np.concatenate([np.asarray(features[d])[index[d]] for d in index])
+    return EmbeddingMap(Projector(method, seed).fit(stacked), index, list(class_names))
+
+
+_warm = {"thread": None}
+_warm_lock = threading.Lock()
+
+
+def warm_up(block: bool = False) -> threading.Thread:
+    """Compile umap's numba kernels in a daemon thread, once per process.
+
+    The first UMAP call in a process spends ~30 s compiling; doing it at app start on a
+    tiny random dataset means the Embeddings page's first map takes only its own ~10 s.
+    Safe to call many times (later calls return the same thread)."""
+    with _warm_lock:
+        t = _warm["thread"]
+        if t is None:
+            def run() -> None:
+                try:
+                    rng = np.random.default_rng(0)
+                    x = rng.normal(size=(60, 8)).astype(np.float32)
+                    Projector("umap", 0, n_epochs=10).fit(x).transform(x[:5])
+                except Exception:  # warming is an optimisation; the real call reports errors
+                    pass
+
+            t = threading.Thread(target=run, name="umap-warm-up", daemon=True)
+            t.start()
+            _warm["thread"] = t
+    if block:
+        t.join()
+    return t

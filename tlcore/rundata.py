@@ -1,0 +1,61 @@
+"""The data of one run: source pool and splits, and the optional target domain.
+
+The target's test split is drawn with split seed 0 whatever the run seed, so every run
+on a pair is scored on the same target images; the rest of the target pool is what an
+adaptation method may see (without labels) or the oracle may train on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tlcore.config import RunConfig
+from tlcore.data import ImageDataset, Splits, load_domain, stratified_splits
+
+
+@dataclass
+class RunData:
+    source: ImageDataset
+    splits: Splits
+    target: ImageDataset | None = None
+    target_test: torch.Tensor | None = None  # indices into target
+    target_pool: torch.Tensor | None = None  # the rest of target
+
+    @property
+    def num_classes(self) -> int:
+        return self.source.num_classes
+
+    def provenance(self) -> dict:
+        d = {"source": {"name": self.source.name, **self.source.provenance.to_dict(),
+                        "train": len(self.splits.train), "val": len(self.splits.val),
+                        "test": len(self.splits.test)}}
+        if self.target is not None:
+            d["target"] = {"name": self.target.name, **self.target.provenance.to_dict(),
+                           "test": len(self.target_test), "pool": len(self.target_pool)}
+        return d
+
+
+def prepare(cfg: RunConfig) -> RunData:
+    source = load_domain(cfg.dataset, seed=cfg.seed)
+    if source.num_classes < 2:
+        raise ValueError(f"{source.name} has {source.num_classes} class; a classifier needs at least 2")
+    try:
+        splits = stratified_splits(source.labels, labels_per_class=cfg.labels_per_class,
+                                   val_per_class=cfg.val_per_class, test_per_class=cfg.test_per_class,
+                                   seed=cfg.seed)
+    except ValueError as e:
+        room = min(source.class_counts()) - cfg.val_per_class - cfg.test_per_class
+        raise ValueError(f"the label budget does not fit {source.name}: {e}. Use at most {max(room, 0)} "
+                         f"labels per class, or fewer validation/test images per class") from None
+    data = RunData(source, splits)
+    if cfg.target:
+        target = load_domain(cfg.target, seed=cfg.seed)
+        if target.num_classes != source.num_classes:
+            raise ValueError(f"source {source.name} has {source.num_classes} classes but target "
+                             f"{target.name} has {target.num_classes}; pick domains with the same classes")
+        t = stratified_splits(target.labels, labels_per_class=None, val_per_class=0,
+                              test_per_class=cfg.test_per_class, seed=0)
+        data.target, data.target_test, data.target_pool = target, t.test, t.train
+    return data

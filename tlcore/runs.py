@@ -1,0 +1,269 @@
+"""The run store: SQLite for configs, status and per-epoch history; files for artifacts.
+
+Every write is its own transaction in WAL mode, so a process killed mid-run loses at
+most the epoch in flight and the database still opens. Runs are keyed by their config
+hash: asking for a config that is already done returns its stored result at once.
+Several processes (app sessions, the CLI, workers) share one store; SQLite's locking
+plus ``busy_timeout`` serialises their writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from tlcore.config import RunConfig
+from tlcore.paths import data_dir
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+FINAL = ("done", "failed", "cancelled", "diverged", "interrupted")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    provenance TEXT NOT NULL DEFAULT '{}',
+    seconds REAL,
+    pid INTEGER,
+    host TEXT,
+    cancel INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
+"""
+
+
+@dataclass
+class RunRecord:
+    id: str
+    config: RunConfig
+    status: str
+    created: float
+    updated: float
+    progress: float
+    message: str
+    metrics: dict
+    provenance: dict
+    seconds: float | None
+    pid: int | None
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.id, "status": self.status, "config": self.config.to_dict(),
+                "metrics": self.metrics, "seconds": self.seconds, "message": self.message,
+                "progress": self.progress, "created": self.created, "history": self.history,
+                "provenance": self.provenance}
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed child not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class Store:
+    """One store = one folder: ``runs.sqlite`` plus ``runs/<id>/`` artifact folders."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else data_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.sqlite"
+        with self._conn() as c:
+            c.executescript(SCHEMA)
+        self.recover()
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA busy_timeout=30000")
+            yield c
+        finally:
+            c.close()
+
+    # -- writing -------------------------------------------------------------------
+    def submit(self, cfg: RunConfig) -> tuple[str, bool]:
+        """Queue ``cfg``; returns (run id, queued?). A done, queued or running run with
+        the same config is not queued again; a failed/cancelled/interrupted one is."""
+        rid = cfg.run_id()
+        now = time.time()
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            row = c.execute("SELECT status FROM runs WHERE id=?", (rid,)).fetchone()
+            if row and row[0] in ("done", "queued", "running", "diverged"):
+                c.execute("COMMIT")
+                return rid, False
+            c.execute("DELETE FROM epochs WHERE run_id=?", (rid,))
+            c.execute("INSERT OR REPLACE INTO runs (id, config, status, created, updated) VALUES (?,?,?,?,?)",
+                      (rid, json.dumps(cfg.to_dict()), "queued", now, now))
+            c.execute("COMMIT")
+        shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
+        return rid, True
+
+    def claim_next(self) -> str | None:
+        """Atomically take the oldest queued run for this process."""
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            row = c.execute("SELECT id FROM runs WHERE status='queued' ORDER BY created LIMIT 1").fetchone()
+            if row:
+                self._start(c, row[0])
+            c.execute("COMMIT")
+        return row[0] if row else None
+
+    def start(self, rid: str) -> None:
+        with self._conn() as c:
+            self._start(c, rid)
+
+    def _start(self, c: sqlite3.Connection, rid: str) -> None:
+        c.execute("UPDATE runs SET status='running', pid=?, host=?, updated=?, progress=0, cancel=0, "
+                  "message='' WHERE id=?", (os.getpid(), socket.gethostname(), time.time(), rid))
+
+    def progress(self, rid: str, fraction: float, message: str = "") -> None:
+        with self._conn() as c:
+            c.execute("UPDATE runs SET progress=?, message=?, updated=? WHERE id=?",
+                      (fraction, message, time.time(), rid))
+
+    def add_epoch(self, rid: str, record: dict) -> None:
+        with self._conn() as c:
+            c.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, record) VALUES (?,?,?)",
+                      (rid, record["epoch"], json.dumps(record)))
+
+    def finish(self, rid: str, status: str, *, metrics: dict | None = None, message: str = "",
+               seconds: float | None = None, provenance: dict | None = None) -> None:
+        assert status in FINAL, status
+        with self._conn() as c:
+            c.execute("UPDATE runs SET status=?, metrics=?, message=?, seconds=?, provenance=?, updated=?, "
+                      "progress=CASE WHEN ?='done' THEN 1 ELSE progress END WHERE id=?",
+                      (status, json.dumps(metrics or {}), message, seconds, json.dumps(provenance or {}),
+                       time.time(), status, rid))
+
+    def request_cancel(self, rid: str) -> None:
+        with self._conn() as c:
+            c.execute("UPDATE runs SET cancel=1 WHERE id=? AND status='running'", (rid,))
+            c.execute("UPDATE runs SET status='cancelled', message='cancelled before it started' "
+                      "WHERE id=? AND status='queued'", (rid,))
+
+    def cancel_requested(self, rid: str) -> bool:
+        with self._conn() as c:
+            row = c.execute("SELECT cancel FROM runs WHERE id=?", (rid,)).fetchone()
+        return bool(row and row[0])
+
+    def delete(self, rid: str) -> bool:
+        with self._conn() as c:
+            n = c.execute("DELETE FROM runs WHERE id=?", (rid,)).rowcount
+        shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
+        return n > 0
+
+    def recover(self) -> list[str]:
+        """Mark runs whose process died (killed, crashed, machine slept and restarted)."""
+        host = socket.gethostname()
+        with self._conn() as c:
+            rows = c.execute("SELECT id, pid, host FROM runs WHERE status='running'").fetchall()
+            dead = [rid for rid, pid, h in rows if h == host and not _pid_alive(pid)]
+            for rid in dead:
+                c.execute("UPDATE runs SET status='interrupted', message='the process running it stopped "
+                          "(killed or crashed); re-run it to try again', updated=? WHERE id=? AND status='running'",
+                          (time.time(), rid))
+        return dead
+
+    # -- artifacts -----------------------------------------------------------------
+    def artifact_dir(self, rid: str) -> Path:
+        return self.root / "runs" / rid
+
+    def save_artifacts(self, rid: str, artifacts: dict) -> None:
+        folder = self.artifact_dir(rid)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"artifacts.pt.tmp{os.getpid()}"
+        torch.save(artifacts, tmp)
+        os.replace(tmp, folder / "artifacts.pt")
+
+    def load_artifacts(self, rid: str) -> dict:
+        path = self.artifact_dir(rid) / "artifacts.pt"
+        return torch.load(path, weights_only=True) if path.is_file() else {}
+
+    # -- reading -------------------------------------------------------------------
+    def _record(self, row: tuple, history: list[dict]) -> RunRecord:
+        (rid, config, status, created, updated, progress, message, metrics, prov, seconds, pid) = row
+        return RunRecord(rid, RunConfig.from_dict(json.loads(config)), status, created, updated, progress,
+                         message, json.loads(metrics), json.loads(prov), seconds, pid, history)
+
+    _COLS = "id, config, status, created, updated, progress, message, metrics, provenance, seconds, pid"
+
+    def get(self, rid: str, history: bool = True) -> RunRecord | None:
+        with self._conn() as c:
+            row = c.execute(f"SELECT {self._COLS} FROM runs WHERE id=?", (rid,)).fetchone()
+            if row is None:
+                return None
+            hist = [json.loads(r[0]) for r in c.execute(
+                "SELECT record FROM epochs WHERE run_id=? ORDER BY epoch", (rid,))] if history else []
+        return self._record(row, hist)
+
+    def list(self, status: str | None = None) -> list[RunRecord]:
+        q = f"SELECT {self._COLS} FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY created"
+        with self._conn() as c:
+            rows = c.execute(q, (status,) if status else ()).fetchall()
+        return [self._record(r, []) for r in rows]
+
+    def integrity_ok(self) -> bool:
+        with self._conn() as c:
+            return c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- export --------------------------------------------------------------------
+    def export_json(self, ids: list[str]) -> str:
+        return json.dumps([self.get(i).to_dict() for i in ids if self.get(i, history=False)], indent=2)
+
+    def export_csv(self, ids: list[str]) -> str:
+        """One row per run and epoch: config columns, then the epoch's numbers."""
+        buf = io.StringIO()
+        rows = []
+        for i in ids:
+            rec = self.get(i)
+            if rec is None:
+                continue
+            base = {"run_id": rec.id, "status": rec.status, **{f"cfg_{k}": v for k, v in rec.config.to_dict().items()},
+                    "test_accuracy": rec.metrics.get("test_accuracy"),
+                    "target_accuracy": rec.metrics.get("target_accuracy")}
+            for h in rec.history or [{}]:
+                rows.append({**base, **{k: v for k, v in h.items() if not isinstance(v, dict)}})
+        fields: list[str] = []
+        for r in rows:
+            fields += [k for k in r if k not in fields]
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()

@@ -1,0 +1,23 @@
+from tlcore.freeze import Phase
+
+from .base import STRATEGIES, Strategy
+
+
+class BitFit(Strategy):
+    """Ben Zaken et al. 2022: only bias terms (and the head) train; a tiny number of
+    parameters that still lets every layer shift its activations."""
+
+    def phase(self, groups, cfg, epoch):
+        return Phase(frozenset({"head"}), only="bias")
+
+
+class BNOnly(Strategy):
+    """Only BatchNorm scale/shift (and the head) train: re-normalise the pretrained
+    features for the new data."""
+
+    def phase(self, groups, cfg, epoch):
+        return Phase(frozenset({"head"}), only="bn")
+
+
+STRATEGIES.add("bitfit", BitFit("bitfit", "BitFit (biases only)", "Only biases and the head train."))
+STRATEGIES.add("bn_only", BNOnly("bn_only", "BatchNorm only", "Only BatchNorm parameters and the head train."))

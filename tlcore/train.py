@@ -1,0 +1,268 @@
+"""The trainer: one loop for every strategy, with the frozen-prefix fast path.
+
+``run(cfg)`` goes config -> data -> backbone -> strategy phases -> epochs of train then
+validate -> test metrics, reporting through ``Callbacks`` (per-batch progress, per-epoch
+records, a cancel flag checked every batch). Same config and seed give the same numbers
+on CPU. A non-finite loss ends the run as ``diverged`` with a hint instead of curves of
+garbage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from tlcore.config import RunConfig
+from tlcore.device import resolve_device
+from tlcore.features import MAX_CACHE_BYTES, cached_prefix, run_prefix
+from tlcore.freeze import (
+    Phase,
+    apply_phase,
+    frozen_prefix,
+    param_groups,
+    set_modes,
+    trainable_count,
+)
+from tlcore.models import Backbone, build_backbone
+from tlcore.rundata import RunData, prepare
+from tlcore.strategies import STRATEGIES
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Diverged(Exception):
+    pass
+
+
+@dataclass
+class Callbacks:
+    progress: Callable[[float, str], None] | None = None  # (fraction done, message)
+    epoch: Callable[[dict], None] | None = None  # one history record
+    cancelled: Callable[[], bool] | None = None
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    status: str  # done | diverged | cancelled | failed
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    message: str = ""
+    seconds: float = 0.0
+    provenance: dict = field(default_factory=dict)
+    artifacts: dict[str, torch.Tensor] = field(default_factory=dict)
+    model: torch.nn.Module | None = None  # the trained network (not stored; for tests and scripts)
+
+
+def lr_factor(cfg: RunConfig, step: int, total: int) -> float:
+    """Cosine decay from 1 to 0 over the whole run (phases share one schedule)."""
+    if cfg.schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    i, j = torch.randint(0, 5, (2,), generator=gen).tolist()
+    return pad[..., i:i + x.shape[-2], j:j + x.shape[-1]]
+
+
+@torch.no_grad()
+def _evaluate(net, x: torch.Tensor, y: torch.Tensor, k: int, batch: int, device) -> tuple[float, float, torch.Tensor]:
+    """(mean loss, accuracy, predictions) of groups ``k:`` + head on prefix outputs ``x``."""
+    net.eval()
+    preds, total = [], 0.0
+    for i in range(0, len(x), batch):
+        xb, yb = x[i:i + batch].to(device), y[i:i + batch].to(device)
+        logits = net.head(net.forward_features(xb, k))
+        total += float(F.cross_entropy(logits, yb, reduction="sum"))
+        preds.append(logits.argmax(1).cpu())
+    p = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+    return total / max(1, len(y)), float((p == y).float().mean()) if len(y) else float("nan"), p
+
+
+def confusion(y: torch.Tensor, p: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.bincount(y * n + p, minlength=n * n).reshape(n, n)
+
+
+def per_class_accuracy(cm: torch.Tensor) -> list[float]:
+    return (cm.diag().float() / cm.sum(1).clamp(min=1).float()).tolist()
+
+
+class _Inputs:
+    """Preprocessed inputs per split, and their prefix outputs for the current cut."""
+
+    def __init__(self, bb: Backbone, data: RunData, cfg: RunConfig, train_on_target: bool) -> None:
+        pre = bb.preprocess
+        src, s = data.source, data.splits
+        if train_on_target:  # the oracle: labelled target images replace the source's
+            tgt = data.target
+            pool_labels = tgt.labels[data.target_pool]
+            n = cfg.labels_per_class
+            keep = torch.cat([data.target_pool[pool_labels == c][:n] if n else data.target_pool[pool_labels == c]
+                              for c in range(tgt.num_classes)])
+            train_imgs, self.y_train = tgt.images[keep], tgt.labels[keep]
+        else:
+            train_imgs, self.y_train = src.images[s.train], src.labels[s.train]
+        self.raw = {"train": pre(train_imgs), "val": pre(src.images[s.val]), "test": pre(src.images[s.test])}
+        self.y = {"train": self.y_train, "val": src.labels[s.val], "test": src.labels[s.test]}
+        if data.target is not None:
+            self.raw["target"] = pre(data.target.images[data.target_test])
+            self.y["target"] = data.target.labels[data.target_test]
+        self.cut = -1
+        self.x: dict[str, torch.Tensor] = {}
+
+    def at_cut(self, net, k: int, device, key_base: dict | None) -> dict[str, torch.Tensor]:
+        if k != self.cut:
+            self.x = {}
+            for split, raw in self.raw.items():
+                key = None if key_base is None else {**key_base, "split": split, "cut": k}
+                self.x[split] = cached_prefix(key, lambda raw=raw: run_prefix(net, raw, k, device=device))
+            self.cut = k
+        return self.x
+
+
+def _fits(net, raw: torch.Tensor, k: int) -> bool:
+    if k == 0:
+        return True
+    with torch.no_grad():
+        was = net.training
+        out = net.eval().forward_features(raw[:2], 0, k)
+        net.train(was)
+    return out[0].numel() * 4 * len(raw) <= MAX_CACHE_BYTES
+
+
+def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool = True,
+        data: RunData | None = None) -> RunResult:
+    """Train one run and return its result (never raises for diverged/cancelled runs)."""
+    cb = callbacks or Callbacks()
+    t0 = time.perf_counter()
+    strategy = STRATEGIES.get(cfg.strategy)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    data = data or prepare(cfg)
+    bb = build_backbone(cfg.backbone, weights=strategy.weights(cfg), input_size=cfg.input_size)
+    net = bb.net
+    net.reset_head(data.num_classes, seed=cfg.seed)
+    net.to(device)
+    groups = net.group_names
+    result = RunResult(cfg, "running", provenance={"data": data.provenance(), "weights": {
+        "backbone": cfg.backbone, "weights": bb.weights.name, **bb.provenance.to_dict()},
+        "preprocess": bb.preprocess.to_dict(), "device": str(device)})
+    if getattr(strategy, "train_on_target", False) and data.target is None:
+        raise ValueError(f"strategy {cfg.strategy} needs a target domain")
+    inputs = _Inputs(bb, data, cfg, getattr(strategy, "train_on_target", False))
+    key_base = None
+    if bb.weights.pretrained:
+        key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
+                    "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
+                    "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
+                    "test": cfg.test_per_class, "oracle": getattr(strategy, "train_on_target", False)}
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n_train = len(inputs.y_train)
+    batches = (n_train + cfg.batch_size - 1) // cfg.batch_size
+    total_steps = cfg.epochs * batches
+    phase: Phase | None = None
+    opt = None
+    k = 0
+    step = 0
+    try:
+        for epoch in range(cfg.epochs):
+            new_phase = strategy.phase(groups, cfg, epoch)
+            if new_phase != phase:
+                phase = new_phase
+                apply_phase(net, phase, cfg.bn_policy)
+                if trainable_count(net) == 0:
+                    raise ValueError("this freeze plan leaves nothing to train; unfreeze at least the head")
+                pg = param_groups(net, phase, cfg)
+                opt = (torch.optim.Adam(pg, weight_decay=cfg.weight_decay) if cfg.optimizer == "adam"
+                       else torch.optim.SGD(pg, momentum=0.9, weight_decay=cfg.weight_decay))
+                for g in opt.param_groups:
+                    g["base_lr"] = g["lr"]
+                k = frozen_prefix(net, phase, cfg.bn_policy) if fast_path and not cfg.augment else 0
+                if k and not _fits(net, inputs.raw["train"], k):
+                    k = 0
+            x = inputs.at_cut(net, k, device, key_base)
+            set_modes(net, phase, cfg.bn_policy)
+            order = torch.randperm(n_train, generator=gen)
+            loss_sum, correct = 0.0, 0
+            for b in range(batches):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                xb, yb = x["train"][idx], inputs.y_train[idx]
+                if cfg.augment:
+                    xb = _augment(xb, gen)
+                xb, yb = xb.to(device), yb.to(device)
+                logits = net.head(net.forward_features(xb, k))
+                loss = F.cross_entropy(logits, yb)
+                if not torch.isfinite(loss):
+                    raise Diverged(f"the loss became {loss.item()} in epoch {epoch + 1}, batch {b + 1}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                for g in opt.param_groups:
+                    g["lr"] = g["base_lr"] * lr_factor(cfg, step, total_steps)
+                opt.step()
+                loss_sum += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == yb).sum())
+                step += 1
+                if cb.progress:
+                    cb.progress(step / total_steps, f"epoch {epoch + 1}/{cfg.epochs}")
+                if cb.cancelled and cb.cancelled():
+                    raise Cancelled()
+            rec = {"epoch": epoch + 1, "train_loss": loss_sum / n_train, "train_acc": correct / n_train,
+                   "trainable": phase.describe(groups), "trainable_params": trainable_count(net),
+                   "lrs": {g["name"]: g["base_lr"] for g in opt.param_groups}, "fast_path_cut": k}
+            rec["val_loss"], rec["val_acc"], _ = _evaluate(net, x["val"], inputs.y["val"], k, 512, device)
+            if "target" in x:
+                rec["target_loss"], rec["target_acc"], _ = _evaluate(net, x["target"], inputs.y["target"], k, 512, device)
+            rec["seconds"] = time.perf_counter() - t0
+            result.history.append(rec)
+            if cb.epoch:
+                cb.epoch(rec)
+    except Diverged as e:
+        result.status = "diverged"
+        result.message = (f"{e}. Lower the learning rate (now {cfg.lr:g}) or the backbone LR multiplier "
+                          f"(now {cfg.backbone_lr_mult:g}), or switch to Adam.")
+    except Cancelled:
+        result.status = "cancelled"
+        result.message = f"cancelled after {len(result.history)} of {cfg.epochs} epochs"
+    if result.status == "running":
+        _finish(result, net, inputs, k, data, device)
+        result.status = "done"
+    result.seconds = time.perf_counter() - t0
+    result.model = net
+    return result
+
+
+def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, device) -> None:
+    """Test metrics, per-class accuracy, confusion matrices, features for embeddings."""
+    n = data.num_classes
+    x = inputs.x
+    m: dict = {}
+    m["test_loss"], m["test_accuracy"], p = _evaluate(net, x["test"], inputs.y["test"], k, 512, device)
+    cm = confusion(inputs.y["test"], p, n)
+    m["per_class_accuracy"] = per_class_accuracy(cm)
+    m["confusion"] = cm.tolist()
+    m["val_accuracy"] = result.history[-1]["val_acc"]
+    if "target" in x:
+        m["target_loss"], m["target_accuracy"], pt = _evaluate(net, x["target"], inputs.y["target"], k, 512, device)
+        cmt = confusion(inputs.y["target"], pt, n)
+        m["target_per_class_accuracy"] = per_class_accuracy(cmt)
+        m["target_confusion"] = cmt.tolist()
+    m["class_names"] = list(data.source.class_names)
+    result.metrics = m
+    with torch.no_grad():
+        net.eval()
+        for split in ("test", "target"):
+            if split in x:
+                feats = [net.forward_features(x[split][i:i + 512].to(device), k).cpu()
+                         for i in range(0, len(x[split]), 512)]
+                result.artifacts[f"features_{split}"] = torch.cat(feats)
+                result.artifacts[f"labels_{split}"] = inputs.y[split]
+        result.artifacts["head"] = {kk: v.cpu() for kk, v in net.head.state_dict().items()}
