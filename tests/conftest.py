@@ -7,6 +7,10 @@ import os
 import pytest
 import torch
 
+# AppTests run app.py in this process: skip its background UMAP compile (the browser
+# test's server turns it back on).
+os.environ.setdefault("TLAB_WARMUP", "0")
+
 # Two cores in CI: more threads only adds contention.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

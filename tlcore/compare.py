@@ -100,3 +100,87 @@ def winner_sentence(records: Sequence[RunRecord], metric: str = "test_accuracy")
                 f"{others} ({ctx}). Try more seeds before calling a winner.")
     return (f"{label(c, vary)} won with {best.metrics[metric]:.1%} {what}, "
             f"{margin:.1f} points ahead of the runner-up ({others}; {ctx}).")
+
+
+# -- the Compare page's pieces ---------------------------------------------------------
+def parse_run_ids(raw: str | None, known: Sequence[str], limit: int = 50) -> tuple[list[str], list[str]]:
+    """Run ids from a link's ``runs=id1,id2``: (known ids in link order, ignored entries).
+
+    Links are typed and pasted by people, so nothing here raises: unknown, malformed or
+    repeated entries are dropped and returned so the page can say so."""
+    if not raw:
+        return [], []
+    known_set = set(known)
+    ids, bad = [], []
+    for part in raw.split(",")[:limit]:
+        rid = part.strip().lower()
+        if not rid:
+            continue
+        if rid in known_set:
+            if rid not in ids:
+                ids.append(rid)
+        else:
+            bad.append(part.strip()[:40])
+    return ids, bad
+
+
+def describe_run(rec: RunRecord) -> str:
+    """One line that tells runs apart in a picker: strategy, backbone, data, labels, seed,
+    status and (when done) test accuracy."""
+    c = rec.config
+    title = STRATEGIES.get(c.strategy).title if c.strategy in STRATEGIES else c.strategy
+    data = c.dataset + (f" → {c.target}" if c.target else "")
+    labels = "all" if c.labels_per_class is None else c.labels_per_class
+    acc = rec.metrics.get("test_accuracy")
+    tail = f"{acc:.1%}" if acc is not None else rec.status
+    return f"{title} · {c.backbone} · {data} · {labels}/class · seed {c.seed} · {tail} · {rec.id[:6]}"
+
+
+def group_label(group: SeedGroup, vary: Sequence[str]) -> str:
+    n = len(group.runs)
+    return label(group.config, vary) + (f" (mean of {n} seeds)" if n > 1 else f" (seed {group.config.seed})")
+
+
+def final_table(groups: Sequence[SeedGroup], vary: Sequence[str],
+                metrics: Sequence[str] = ("test_accuracy", "target_accuracy")) -> list[dict]:
+    """One row per seed group: mean and standard deviation (in points; None for a single
+    seed) of each final metric over the group's finished seeds, with ``n``; metrics no run
+    has are left out."""
+    present = [m for m in metrics if any(g.final(m) for g in groups)]
+    rows = []
+    for g in groups:
+        row: dict = {"runs": label(g.config, vary), "n": len(g.runs)}
+        for m in present:
+            f = g.final(m)
+            row[m] = f[0] if f else None
+            row[f"{m}_std"] = f[1] * 100 if f and f[2] > 1 else None  # no spread from one seed
+        secs = [r.seconds for r in g.runs if r.seconds is not None]
+        row["seconds"] = statistics.mean(secs) if secs else None
+        rows.append(row)
+    return rows
+
+
+def group_winner_sentence(groups: Sequence[SeedGroup], metric: str = "test_accuracy") -> str:
+    """Like ``winner_sentence`` but on seed means: a win counts only if the margin is
+    larger than half a point and larger than the seeds' own spread."""
+    scored = [(g, g.final(metric)) for g in groups]
+    scored = [(g, f) for g, f in scored if f is not None]
+    if len(scored) < 2:
+        return ""
+    if all(f[2] == 1 for _, f in scored):
+        return winner_sentence([r for g, _ in scored for r in g.runs], metric)
+    scored.sort(key=lambda gf: gf[1][0], reverse=True)
+    vary = varying_fields([g.config for g, _ in scored]) or ["strategy"]
+    what = "target accuracy" if metric == "target_accuracy" else "test accuracy"
+
+    def fmt(g, f):
+        return f"{label(g.config, vary)} {f[0]:.1%} ± {f[1] * 100:.1f}, n={f[2]}"
+
+    (best, fb), fs = scored[0], scored[1][1]
+    margin = (fb[0] - fs[0]) * 100
+    others = ", ".join(fmt(g, f) for g, f in scored[1:])
+    if margin < max(0.5, fb[1] * 100, fs[1] * 100):
+        return (f"Too close to call on {what}: {fmt(best, fb)} vs {others}. The gap ({margin:.1f} points) "
+                "is within the spread over seeds: add seeds before calling a winner.")
+    return (f"{label(best.config, vary)} won on mean {what}: {fb[0]:.1%} ± {fb[1] * 100:.1f} over {fb[2]} seeds, "
+            f"{margin:.1f} points ahead of the runner-up ({others}). ± is the standard deviation over seeds.")

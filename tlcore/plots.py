@@ -29,7 +29,7 @@ def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: 
         color = PALETTE[i % len(PALETTE)]
         if s.get("lo") and s.get("hi") and s.get("n", 1) > 1:
             fig.add_trace(go.Scatter(x=list(s["x"]) + list(s["x"])[::-1], y=list(s["hi"]) + list(s["lo"])[::-1],
-                                     fill="toself", fillcolor=_rgba(color, 0.15), line={"width": 0},
+                                     fill="toself", fillcolor=_rgba(color, 0.15), line={"width": 0}, mode="lines",
                                      hoverinfo="skip", showlegend=False, name=f"{s['label']} band"))
         fig.add_trace(go.Scatter(x=s["x"], y=s["mean"], mode="lines+markers", name=s["label"],
                                  line={"color": color, "width": 2}, marker={"size": 5}))
@@ -47,7 +47,8 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>",
                                texttemplate="%{z}"))
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=420,
-                      yaxis={"autorange": "reversed"}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+                      xaxis={"type": "category"}, yaxis={"autorange": "reversed", "type": "category"},
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
 
@@ -77,13 +78,14 @@ def image_grid(image, row_labels: Sequence[str], cell: int, gap: int = 2, title:
 
 def class_counts(class_names: Sequence[str], counts: Sequence[int], needed: int | None = None,
                  title: str = "images per class") -> go.Figure:
-    """Images per class, with a dashed line at what the split takes from each class."""
+    """Images per class; ``needed`` (what a split takes from each class) goes in the title
+    and, where it would not vanish against the bars, as a dashed line."""
     fig = go.Figure(go.Bar(x=list(class_names), y=list(counts), marker_color=PALETTE[0],
                            hovertemplate="%{x}: %{y:,} images<extra></extra>"))
     if needed is not None:
-        fig.add_hline(y=needed, line_dash="dash", line_color=PALETTE[3],
-                      annotation_text=f"the split takes {needed:,} per class",
-                      annotation_position="top left")
+        title += f" · a run takes {needed:,} of each"
+        if counts and needed >= 0.03 * max(counts):
+            fig.add_hline(y=needed, line_dash="dash", line_color=PALETTE[3])
     fig.update_layout(title=title, height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       yaxis_title="images", xaxis={"type": "category"})
     return fig
@@ -96,7 +98,95 @@ def time_parts(parts: dict[str, float], title: str = "where the time goes") -> g
         fig.add_trace(go.Bar(y=[""], x=[seconds], name=name, orientation="h",
                              marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate=f"{name}: %{{x:.1f}} s<extra></extra>"))
-    fig.update_layout(barmode="stack", title=title, height=150, xaxis_title="seconds",
+    fig.update_layout(barmode="stack", title=title, height=160, xaxis={"ticksuffix": " s"},
                       margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.6})
+                      legend={"orientation": "h", "y": -0.35, "traceorder": "normal"})
     return fig
+
+
+# -- embeddings ----------------------------------------------------------------------
+DOMAIN_COLORS = {"source": PALETTE[0], "target": PALETTE[1]}
+DOMAIN_SYMBOLS = {"source": "circle", "target": "diamond"}
+
+
+def embedding(panels: Sequence[tuple[str, dict]], color_by: str = "domain", axis_prefix: str = "",
+              height: int = 440) -> go.Figure:
+    """Scatter panels side by side: one fitted map, several feature sets.
+
+    Each panel is ``(title, points)`` with ``points`` the columns of
+    ``tlcore.embed.EmbeddingMap.points``. ``color_by`` is ``"domain"`` (source blue,
+    target orange) or ``"class"`` (a colour per class; source circles, target diamonds).
+    Every point carries ``customdata = [domain, index, class name, stage]``, so a click
+    can say which image it is. ``axis_prefix`` ("PC") labels axes that mean something.
+    """
+    from plotly.subplots import make_subplots
+
+    # Each panel scales to its own points: in a joint map the stages occupy different
+    # regions, so shared axes would leave each panel half empty.
+    fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for t, _ in panels],
+                        horizontal_spacing=0.06)
+    seen: set[str] = set()
+    classes = sorted({(lab, name) for _, p in panels for lab, name in zip(p["label"], p["class_name"], strict=True)})
+    for col, (_, p) in enumerate(panels, start=1):
+        n = len(p["x"])
+        for dom in ("source", "target"):
+            groups = [(dom, None)] if color_by == "domain" else [(dom, c) for c in classes]
+            for d, cls in groups:
+                rows = [i for i in range(n) if p["domain"][i] == d and (cls is None or p["label"][i] == cls[0])]
+                if not rows:
+                    continue
+                name = d if cls is None else str(cls[1])
+                color = DOMAIN_COLORS[d] if cls is None else PALETTE[cls[0] % len(PALETTE)]
+                fig.add_trace(go.Scatter(
+                    x=[p["x"][i] for i in rows], y=[p["y"][i] for i in rows], mode="markers", name=name,
+                    legendgroup=name, showlegend=name not in seen,
+                    marker={"color": color, "size": 6, "opacity": 0.75, "symbol": DOMAIN_SYMBOLS[d],
+                            "line": {"width": 0}},
+                    customdata=[[p["domain"][i], p["index"][i], p["class_name"][i], p["stage"][i]] for i in rows],
+                    hovertemplate="class %{customdata[2]}<br>%{customdata[0]} image #%{customdata[1]}"
+                                  "<extra>%{customdata[3]}</extra>"), row=1, col=col)
+                seen.add(name)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"title": "domain" if color_by == "domain" else "class", "itemsizing": "constant"},
+                      dragmode="pan", clickmode="event+select")
+    fig.update_xaxes(showticklabels=bool(axis_prefix), zeroline=False,
+                     title_text=f"{axis_prefix} 1" if axis_prefix else None)
+    fig.update_yaxes(showticklabels=bool(axis_prefix), zeroline=False)
+    fig.update_yaxes(title_text=f"{axis_prefix} 2" if axis_prefix else None, row=1, col=1)
+    return fig
+
+
+# -- export ----------------------------------------------------------------------------
+CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,  # the camera button saves a PNG
+                "modeBarButtonsToRemove": ["zoomIn2d", "zoomOut2d", "autoScale2d", "lasso2d", "select2d"],
+                "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "transfer-lab"}}
+
+
+def png_export_available() -> bool:
+    """Server-side PNG needs kaleido (1.x) and a Chrome/Chromium on the machine; kaleido
+    can download one, but never here: an offline machine would hang on it."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("kaleido") is None:
+        return False
+    return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
+
+
+def png_zip(figures: dict[str, go.Figure], width: int = 1100, height: int = 500) -> bytes:
+    """Every figure as a PNG in one zip, rendered in one headless-browser session (~5 s)."""
+    import io
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    import plotly.io as pio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / f"{name}.png" for name in figures]
+        pio.write_images(list(figures.values()), paths, width=width, height=height, scale=2)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for p in paths:
+                z.write(p, p.name)
+    return buf.getvalue()

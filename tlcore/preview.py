@@ -224,7 +224,7 @@ def ingest_upload(data: bytes, filename: str) -> tuple[str, dict]:
             if "not a zip" in text:
                 raise UploadRejected(f"{filename} is not a zip archive. Zip a folder that holds "
                                      "one sub-folder of images per class") from None
-            raise UploadRejected(f"{filename}: {text}") from None
+            raise UploadRejected(text if filename in text else f"{filename}: {text}") from None
         except (OSError, EOFError) as e:
             raise UploadRejected(f"{filename} could not be read: {e}") from None
         if ds.num_classes < 2:

@@ -1,0 +1,29 @@
+"""Transfer Lab: the Streamlit entry point. Pages only draw; the engine is ``tlcore``."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from tlcore.embed import warm_up
+from ui.sidebar import sidebar
+
+st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
+if os.environ.get("TLAB_WARMUP", "1") != "0":
+    warm_up()  # compile UMAP's numba kernels in a background thread, once per server process
+
+# Pages live in app_pages/, not pages/: Streamlit treats a pages/ folder as its legacy
+# multipage mode and serves deep links on a cold server without this file's navigation.
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/image:"),
+    st.Page("app_pages/model.py", title="Model", icon=":material/layers:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+]
+
+nav = st.navigation(PAGES)
+sidebar()
+nav.run()

@@ -1,0 +1,64 @@
+"""Home: transfer learning in plain words, and the one-click classic comparison."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore import plots
+from tlcore.compare import classic_comparison, label, winner_sentence
+from ui.runview import live
+from ui.state import get_setup, show_notices
+from ui.store import submit
+
+st.title("Transfer Lab")
+show_notices()
+st.markdown(
+    "A network trained on one task has learned features (edges, strokes, textures, shapes) "
+    "that often help on another. **Transfer learning** reuses them, so a new task needs far "
+    "fewer labels and far less compute. This lab lets you try it on your CPU, in minutes."
+)
+
+cols = st.columns(3)
+concepts = [
+    ("Pretrained models", "A backbone trained on a big source task (ImageNet, or our lab zoo's digit and "
+     "clothing tasks). Its early layers detect generic patterns; its late layers are task-specific."),
+    ("Feature extraction", "Freeze the whole backbone and train only a new linear head on its features. "
+     "Fast, hard to overfit, best when labels are few and the tasks are similar."),
+    ("Fine-tuning", "Also update some or all backbone layers, at a lower learning rate than the head. "
+     "Wins when you have more labels or the target differs from the source."),
+    ("Domain adaptation", "Same classes, different look (MNIST vs coloured MNIST-M). Methods such as DANN "
+     "align source and target features using unlabelled target images."),
+    ("Task similarity", "How related source and target are decides what transfers: measure it with "
+     "domain distances and transferability scores before you train."),
+    ("Choosing a strategy", "Small and similar: freeze. Small and different: freeze less, or adapt. "
+     "Large: fine-tune everything. Then check, because the rule of thumb is sometimes wrong."),
+]
+for i, (title, text) in enumerate(concepts):
+    with cols[i % 3].container(border=True):
+        st.markdown(f"**{title}**  \n{text}")
+
+st.header("The classic comparison")
+base = get_setup()
+configs = classic_comparison(base)
+labels = "all" if base.labels_per_class is None else base.labels_per_class
+st.markdown(
+    f"Train three models on **{base.dataset}** with **{labels} labels per class**, each for "
+    f"{base.epochs} epochs: from scratch, feature extraction on the pretrained **{base.backbone}** "
+    "backbone, and fine-tuning all of it. Change the data or backbone on the Data and Model pages."
+)
+if st.button("Run the classic comparison", type="primary", icon=":material/play_arrow:", key="home_run"):
+    st.session_state["home_ids"] = submit(configs)
+
+ids = st.session_state.get("home_ids") or [c.run_id() for c in configs]
+recs = live(ids, key="home")
+done = [r for r in recs if r.status == "done"]
+if len(done) == len(configs):
+    st.success(winner_sentence(done), icon=":material/emoji_events:")
+    st.plotly_chart(plots.bars([label(r.config) for r in done], [r.metrics["test_accuracy"] for r in done],
+                               "test accuracy"), key="home_bars")
+    pretrained = next((r for r in done if r.config.strategy != "scratch"), done[0])
+    w = pretrained.provenance.get("weights", {})
+    st.caption(f"Weights: {w.get('source', '?')}. Data: "
+               f"{pretrained.provenance.get('data', {}).get('source', {}).get('source', '?')}.")
+elif not recs:
+    st.info("Not run yet for this setup. It takes about a minute on a 2-core laptop.", icon=":material/timer:")

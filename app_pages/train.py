@@ -1,0 +1,81 @@
+"""Train: strategy and hyper-parameters, queue one or several runs, watch them live."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore.strategies import STRATEGIES
+from ui.runview import live
+from ui.state import get_setup, set_setup, show_notices
+from ui.store import get_store, submit
+
+st.title("Train")
+show_notices()
+cfg = get_setup()
+
+names = [n for n in STRATEGIES.names() if not getattr(STRATEGIES.get(n), "needs_target", False)]
+c1, c2 = st.columns(2)
+with c1:
+    chosen = st.multiselect(
+        "Strategies", names, default=[cfg.strategy] if cfg.strategy in names else names[:1],
+        format_func=lambda n: STRATEGIES.get(n).title, key="train_strategies",
+        help="Pick several to queue them side by side on the same data and seed.")
+    for n in chosen:
+        st.caption(f"**{STRATEGIES.get(n).title}**: {STRATEGIES.get(n).description}")
+    seeds = st.multiselect("Seeds", list(range(10)), default=[cfg.seed], key="train_seeds",
+                           help="Several seeds give a mean and a band on the Compare page.")
+with c2:
+    epochs = st.slider("Epochs", 1, 50, cfg.epochs, key="train_epochs")
+    lr = st.select_slider("Head learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+                          value=cfg.lr if cfg.lr in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1) else 1e-2,
+                          key="train_lr", format_func=lambda v: f"{v:g}")
+    batch = st.select_slider("Batch size", [8, 16, 32, 64, 128, 256], value=cfg.batch_size
+                             if cfg.batch_size in (8, 16, 32, 64, 128, 256) else 16, key="train_batch")
+    opt = st.radio("Optimizer", ["adam", "sgd"], index=["adam", "sgd"].index(cfg.optimizer),
+                   horizontal=True, key="train_opt")
+    extra = {}
+    if "finetune_top" in chosen:
+        extra["top_k"] = st.number_input("Fine-tune top k groups", 1, 8, cfg.top_k, key="train_topk")
+    if "lp_ft" in chosen:
+        extra["probe_epochs"] = st.number_input("LP-FT: head-only epochs first", 1, max(1, epochs - 1),
+                                                min(cfg.probe_epochs, max(1, epochs - 1)), key="train_probe")
+
+new = cfg.replace(epochs=epochs, lr=lr, batch_size=batch, optimizer=opt,
+                  strategy=chosen[0] if chosen else cfg.strategy, seed=seeds[0] if seeds else cfg.seed, **extra)
+if new != cfg:
+    set_setup(new)
+
+if "custom" in chosen and not cfg.trainable_groups:
+    st.info("The custom strategy trains the groups you toggle on the Model page; none are toggled, "
+            "so it will train only the head.", icon=":material/info:")
+configs = [new.replace(strategy=s, seed=sd) for s in chosen for sd in seeds]
+label = f"Queue {len(configs)} run{'s' if len(configs) != 1 else ''}"
+if st.button(label, type="primary", disabled=not configs, icon=":material/queue:", key="train_queue"):
+    st.session_state["train_ids"] = submit(configs)
+    st.toast(f"Queued {len(configs)} runs; stored results are reused at once.")
+if not configs:
+    st.warning("Pick at least one strategy and one seed.")
+
+ids = st.session_state.get("train_ids", [])
+if ids:
+    st.subheader("This session's runs")
+    live(ids, key="train")
+
+st.subheader("History")
+store = get_store()
+rows = [{"status": r.status, "strategy": r.config.strategy,
+         "backbone": r.config.backbone, "data": r.config.dataset + (f" → {r.config.target}" if r.config.target else ""),
+         "labels/class": r.config.labels_per_class, "seed": r.config.seed,
+         "test acc": r.metrics.get("test_accuracy"), "target acc": r.metrics.get("target_accuracy"),
+         "seconds": r.seconds, "id": r.id} for r in reversed(store.list())]
+if rows:
+    st.dataframe(rows, hide_index=True, column_config={
+        "test acc": st.column_config.NumberColumn(format="percent"),
+        "target acc": st.column_config.NumberColumn(format="percent"),
+        "seconds": st.column_config.NumberColumn(format="%.1f")})
+    again = [r for r in store.list() if r.status in ("interrupted", "failed", "cancelled")]
+    if again and st.button(f"Re-run {len(again)} interrupted, failed or cancelled runs", key="train_rerun"):
+        st.session_state["train_ids"] = submit([r.config for r in again])
+        st.rerun()
+else:
+    st.caption("No runs yet.")

@@ -1,0 +1,66 @@
+"""AppTest for the Home and Train pages: they render, and their controls produce configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tlcore.compare import classic_comparison
+from tlcore.config import RunConfig
+from tlcore.jobs import execute
+from tlcore.runs import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def app(tmp_data_dir):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_home_renders_with_the_classic_comparison_button(app):
+    assert app.title[0].value == "Transfer Lab"
+    assert any(b.label == "Run the classic comparison" for b in app.button)
+    assert any("Not run yet" in i.value for i in app.info)
+
+
+def test_home_shows_stored_results_at_once(tmp_data_dir):
+    """A configuration already run shows its results from the store, no training."""
+    base = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=5, val_per_class=5,
+                     test_per_class=10, epochs=2)
+    store = Store(tmp_data_dir)
+    for cfg in classic_comparison(base):
+        rid, _ = store.submit(cfg)
+        execute(store, rid)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"backbone": "lab_mnist", "dataset": "digits", "labels_per_class": "5",
+                            "val_per_class": "5", "test_per_class": "10", "epochs": "2"})
+    at.run()
+    assert not at.exception
+    assert at.session_state["tl_setup"] == base
+    assert any("won with" in s.value or "tie" in s.value for s in at.success)
+
+
+def test_bad_url_values_fall_back_with_a_notice(tmp_data_dir):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"epochs": "-3", "lr": "banana"})
+    at.run()
+    assert not at.exception
+    assert at.session_state["tl_setup"].epochs == RunConfig().epochs
+    assert len(at.warning) >= 2
+
+
+def test_train_page_controls_change_the_setup(app):
+    app.switch_page("app_pages/train.py").run()
+    assert not app.exception, app.exception
+    app.slider(key="train_epochs").set_value(7).run()
+    app.multiselect(key="train_strategies").set_value(["finetune_top", "scratch"]).run()
+    app.multiselect(key="train_seeds").set_value([1, 2]).run()
+    cfg = app.session_state["tl_setup"]
+    assert cfg.epochs == 7 and cfg.strategy == "finetune_top" and cfg.seed == 1
+    assert any(b.label == "Queue 4 runs" for b in app.button)

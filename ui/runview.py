@@ -1,0 +1,69 @@
+"""Live views of stored runs: progress bars and curves that refresh while runs train."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from tlcore import plots
+from tlcore.compare import label, varying_fields
+from tlcore.runs import FINAL, RunRecord
+from ui.store import get_store
+
+STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/play_circle:",
+               "done": ":material/check_circle:", "failed": ":material/error:",
+               "cancelled": ":material/stop_circle:", "diverged": ":material/trending_up:",
+               "interrupted": ":material/warning:"}
+
+
+def records(ids: Sequence[str]) -> list[RunRecord]:
+    store = get_store()
+    recs = [store.get(i) for i in ids]
+    return [r for r in recs if r is not None]
+
+
+def series(recs: Sequence[RunRecord], metric: str, x: str = "epoch") -> list[dict]:
+    vary = varying_fields([r.config for r in recs]) or ["strategy"]
+    out = []
+    for r in recs:
+        pts = [h for h in r.history if h.get(metric) is not None]
+        out.append({"label": label(r.config, vary), "x": [h[x] for h in pts], "mean": [h[metric] for h in pts]})
+    return out
+
+
+def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) -> None:
+    vary = varying_fields([r.config for r in recs]) or ["strategy"]
+    for r in recs:
+        c1, c2 = st.columns([5, 1])
+        with c1:
+            text = f"{STATUS_ICON.get(r.status, '')} {label(r.config, vary)} — {r.status}"
+            if r.status == "running" and r.message:
+                text += f" ({r.message})"
+            elif r.status == "done" and "test_accuracy" in r.metrics:
+                text += f": test accuracy {r.metrics['test_accuracy']:.1%} in {r.seconds:.0f} s"
+            elif r.message:
+                text += f": {r.message}"
+            st.progress(min(1.0, r.progress if r.status != "done" else 1.0), text=text)
+        with c2:
+            if allow_stop and r.status in ("queued", "running"):
+                if st.button("Stop", key=f"{key}_stop_{r.id}", icon=":material/stop:"):
+                    get_store().request_cancel(r.id)
+
+
+def live(ids: Sequence[str], key: str, metric: str = "val_acc", on_done=None) -> list[RunRecord]:
+    """Progress and curves for ``ids``; polls every second while any is queued or running."""
+    recs = records(ids)
+    active = any(r.status not in FINAL for r in recs)
+
+    @st.fragment(run_every=1.0 if active else None)
+    def view() -> None:
+        now = records(ids)
+        progress_rows(now, key)
+        if any(r.history for r in now):
+            st.plotly_chart(plots.curves(series(now, metric), metric), key=f"{key}_curves")
+        if active and all(r.status in FINAL for r in now):
+            st.rerun()  # a full rerun draws the final results and stops the polling
+
+    view()
+    return recs

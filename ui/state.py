@@ -1,0 +1,46 @@
+"""The current setup (a ``RunConfig``) shared by every page and mirrored in the URL.
+
+Pages read it with ``get_setup()`` and change it with ``update_setup(...)``; the URL's
+query parameters always hold the non-default fields, so a copied link restores the same
+setup in a new tab. Invalid URL values fall back to defaults with a notice.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore.config import RunConfig
+from tlcore.urlstate import config_from_params, config_to_params
+
+KEY = "tl_setup"
+
+
+def get_setup() -> RunConfig:
+    if KEY not in st.session_state:
+        cfg, notices = config_from_params(st.query_params.to_dict())
+        st.session_state[KEY] = cfg
+        st.session_state["tl_notices"] = notices
+    return st.session_state[KEY]
+
+
+def update_setup(**changes) -> RunConfig:
+    """Replace fields of the setup; invalid combinations raise ValueError for the page to show."""
+    cfg = get_setup().replace(**changes)
+    set_setup(cfg)
+    return cfg
+
+
+def set_setup(cfg: RunConfig) -> None:
+    st.session_state[KEY] = cfg
+    params = config_to_params(cfg)
+    current = st.query_params.to_dict()
+    if {k: v for k, v in current.items() if k in RunConfig.__dataclass_fields__} != params:
+        for k in list(current):
+            if k in RunConfig.__dataclass_fields__ and k not in params:
+                del st.query_params[k]
+        st.query_params.update(params)
+
+
+def show_notices() -> None:
+    for n in st.session_state.pop("tl_notices", []):
+        st.warning(f"Link parameter {n}", icon=":material/link_off:")

@@ -1,0 +1,29 @@
+"""The run store and its background worker, shared by all sessions of this server."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore.config import RunConfig
+from tlcore.jobs import ensure_worker
+from tlcore.paths import data_dir
+from tlcore.runs import Store
+
+
+@st.cache_resource
+def _open(root: str) -> Store:
+    return Store(root)
+
+
+def get_store() -> Store:
+    """One handle per data dir (a path plus short-lived SQLite connections, thread-safe);
+    keyed by the dir so tests that move ``TLAB_DATA_DIR`` get their own store."""
+    return _open(str(data_dir()))
+
+
+def submit(configs: list[RunConfig]) -> list[str]:
+    """Queue runs (stored results are reused) and make sure a worker is executing them."""
+    store = get_store()
+    ids = [store.submit(cfg)[0] for cfg in configs]
+    ensure_worker(store)
+    return ids
