@@ -19,7 +19,7 @@ from tlcore.preview import (
     upload_info,
 )
 from ui.pickers import bind, domain_picker, setter, show_errors
-from ui.state import get_setup, show_notices, update_setup
+from ui.state import get_setup, md_escape, show_notices, update_setup
 
 BUDGETS = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 
@@ -163,6 +163,6 @@ st.file_uploader("A zip of class folders: `animals.zip` → `cat/1.jpg`, `cat/2.
                       "read are skipped and listed. The zip is kept in your Transfer Lab data folder.")
 kind, msg = st.session_state.get("data_upload_msg", (None, ""))
 if kind == "error":
-    st.error(f"Upload not used, nothing changed: {msg}.", icon=":material/error:")
+    st.error(f"Upload not used, nothing changed: {md_escape(msg)}.", icon=":material/error:")
 elif kind == "success":
-    st.success(msg, icon=":material/check_circle:")
+    st.success(md_escape(msg), icon=":material/check_circle:")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -172,9 +173,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.rerun:
         store.delete(rid)
     _, queued = store.submit(cfg)
-    if queued:
-        store.start(rid)
-        execute(store, rid, on_progress=None if args.quiet else _Bar())
+    # A worker or an app session may take the queued run before we do (claim is atomic):
+    # then, as for a run already running elsewhere, wait for its result.
+    while (rec := store.get(rid, history=False)).status in ("queued", "running"):
+        if rec.status == "queued" and store.claim(rid):
+            execute(store, rid, on_progress=None if args.quiet else _Bar())
+            break
+        time.sleep(0.5)
+        store.recover()  # the other process may have died
     rec = store.get(rid)
     out = {"run_id": rid, "status": rec.status, "reused": not queued, "config": cfg.to_dict(),
            "metrics": {k: v for k, v in rec.metrics.items() if k.endswith(("accuracy", "loss"))},
@@ -338,10 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tlcore.data.base import DatasetUnavailable
     from tlcore.models.base import WeightsUnavailable
+    from tlcore.runs import StoreUnavailable
 
     try:
         return args.func(args)
-    except (DatasetUnavailable, WeightsUnavailable, KeyError, ValueError) as e:
+    except (DatasetUnavailable, WeightsUnavailable, StoreUnavailable, KeyError, ValueError) as e:
         print(f"tlcore: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
 

@@ -23,12 +23,16 @@ from tlcore.train import Callbacks, RunResult, run
 
 def execute(store: Store, rid: str, *, fast_path: bool = True,
             on_progress: Callable[[float, str], None] | None = None) -> RunResult | None:
-    """Run stored run ``rid`` here (it must already be marked running or queued)."""
+    """Run stored run ``rid`` here (it must already be marked running or queued).
+
+    A queued run is claimed atomically first; if another process claimed it in the
+    meantime this returns None and leaves the run to it.
+    """
     rec = store.get(rid, history=False)
     if rec is None:
         raise KeyError(f"no run {rid}")
-    if rec.status == "queued":
-        store.start(rid)
+    if rec.status == "queued" and not store.claim(rid):
+        return None
     last = {"t": 0.0, "cancel_t": 0.0, "cancel": False}
 
     def progress(frac: float, msg: str) -> None:
@@ -56,7 +60,14 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
             traceback.print_exc()
         return None
     if result.artifacts:
-        store.save_artifacts(rid, result.artifacts)
+        try:
+            store.save_artifacts(rid, result.artifacts)
+        except OSError as e:  # a full disk or read-only folder: a failed run, not a dead worker
+            store.finish(rid, "failed", metrics=result.metrics, seconds=result.seconds,
+                         provenance=result.provenance,
+                         message=f"trained, but the results could not be written to "
+                                 f"{store.artifact_dir(rid)}: {e.strerror or e} (disk full or read-only?)")
+            return None
     store.finish(rid, result.status, metrics=result.metrics, message=result.message,
                  seconds=result.seconds, provenance=result.provenance)
     return result

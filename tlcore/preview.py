@@ -203,18 +203,29 @@ def ingest_upload(data: bytes, filename: str) -> tuple[str, dict]:
     """Check a zip of class sub-folders and keep it as ``uploads/<sha256>.zip``.
 
     Returns (path, info). The file is written under a temporary name, read with
-    ``load_image_folder`` and only then moved into place, so a rejected upload
-    (``UploadRejected``: not a zip, no readable images, a single class) leaves nothing
-    behind. The same bytes uploaded twice map to the same path.
+    ``load_image_folder`` (which rejects hostile zips: see ``tlcore.data.folder``) and
+    only then moved into place, sidecar first, so a rejected upload (``UploadRejected``:
+    not a zip, unsafe, no readable images, a single class) or a failed write (a full disk,
+    a read-only data folder) leaves nothing behind. The same bytes uploaded twice map to
+    the same path.
     """
     digest = hashlib.sha256(data).hexdigest()
-    folder = uploads_dir()
+    try:
+        folder = uploads_dir()
+    except OSError as e:
+        raise UploadRejected(f"{filename} cannot be stored: the data folder is not writable "
+                             f"({e.strerror or e}); set TLAB_DATA_DIR to a writable folder") from None
     dest = folder / f"{digest}.zip"
     if dest.is_file() and (info := upload_info(dest)) is not None:
         return str(dest), info
     tmp = folder / f".{digest}.{os.getpid()}.part"
-    tmp.write_bytes(data)
+    side_tmp = folder / f".{digest}.{os.getpid()}.json.part"
     try:
+        try:
+            tmp.write_bytes(data)
+        except OSError as e:
+            raise UploadRejected(f"{filename} cannot be stored in {folder}: {e.strerror or e} "
+                                 "(disk full or read-only?)") from None
         try:
             ds = load_image_folder(tmp)
         except zipfile.BadZipFile as e:
@@ -227,14 +238,24 @@ def ingest_upload(data: bytes, filename: str) -> tuple[str, dict]:
             raise UploadRejected(text if filename in text else f"{filename}: {text}") from None
         except (OSError, EOFError) as e:
             raise UploadRejected(f"{filename} could not be read: {e}") from None
+        empty = ds.meta.get("empty_classes", [])
         if ds.num_classes < 2:
+            why = (f"; these class folders have no readable image: {', '.join(map(repr, empty[:5]))}"
+                   f"{' …' if len(empty) > 5 else ''}" if empty else "")
             raise UploadRejected(f"{filename} holds one class ({ds.class_names[0]!r}, {len(ds)} "
-                                 "images); a classifier needs at least two class sub-folders")
+                                 f"images); a classifier needs at least two class sub-folders{why}")
         info = {"filename": filename, "sha256": digest, "images": len(ds),
                 "classes": list(ds.class_names), "counts": ds.class_counts(),
-                "skipped": ds.meta["skipped"]}
-        os.replace(tmp, dest)
-        dest.with_suffix(".json").write_text(json.dumps(info, indent=1))
+                "skipped": ds.meta["skipped"], "empty_classes": empty}
+        try:
+            side_tmp.write_text(json.dumps(info, indent=1))
+            os.replace(side_tmp, dest.with_suffix(".json"))
+            os.replace(tmp, dest)
+        except OSError as e:
+            dest.with_suffix(".json").unlink(missing_ok=True)
+            raise UploadRejected(f"{filename} cannot be stored in {folder}: {e.strerror or e} "
+                                 "(disk full or read-only?)") from None
         return str(dest), info
     finally:
         tmp.unlink(missing_ok=True)
+        side_tmp.unlink(missing_ok=True)

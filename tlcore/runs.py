@@ -94,16 +94,30 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
+class StoreUnavailable(OSError):
+    """The store's folder cannot be created or written; the message names it."""
+
+
 class Store:
     """One store = one folder: ``runs.sqlite`` plus ``runs/<id>/`` artifact folders."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
-        self.root = Path(root) if root is not None else data_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "runs.sqlite"
-        with self._conn() as c:
-            c.executescript(SCHEMA)
-        self.recover()
+        """Open (creating if needed) the store in ``root``, by default the data dir.
+
+        Raises ``StoreUnavailable`` naming the folder when it cannot be created or written
+        (a read-only disk, a full one, a path under a file)."""
+        try:
+            self.root = Path(root) if root is not None else data_dir()
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.db_path = self.root / "runs.sqlite"
+            with self._conn() as c:
+                c.executescript(SCHEMA)
+            self.recover()
+        except (OSError, sqlite3.OperationalError) as e:
+            where = root if root is not None else os.environ.get("TLAB_DATA_DIR", "the data folder")
+            raise StoreUnavailable(
+                f"cannot use {where} as the run store ({e}). Make it writable, free some space, "
+                "or point TLAB_DATA_DIR (or --store) at a writable folder") from e
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -129,10 +143,12 @@ class Store:
                 c.execute("COMMIT")
                 return rid, False
             c.execute("DELETE FROM epochs WHERE run_id=?", (rid,))
+            # old artifacts go while we hold the write lock: after COMMIT a worker could
+            # already have claimed, run and saved the new ones
+            shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
             c.execute("INSERT OR REPLACE INTO runs (id, config, status, created, updated) VALUES (?,?,?,?,?)",
                       (rid, json.dumps(cfg.to_dict()), "queued", now, now))
             c.execute("COMMIT")
-        shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
         return rid, True
 
     def claim_next(self) -> str | None:
@@ -145,7 +161,21 @@ class Store:
             c.execute("COMMIT")
         return row[0] if row else None
 
+    def claim(self, rid: str) -> bool:
+        """Take queued run ``rid`` for this process; False if another process (a worker,
+        the CLI, a session) took it first. Use this, not ``start``, on a run that others
+        can see: two executors of one run would interleave their epochs and results."""
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            row = c.execute("SELECT status FROM runs WHERE id=?", (rid,)).fetchone()
+            ok = bool(row and row[0] == "queued")
+            if ok:
+                self._start(c, rid)
+            c.execute("COMMIT")
+        return ok
+
     def start(self, rid: str) -> None:
+        """Mark ``rid`` running unconditionally (tests, or a run no one else can see)."""
         with self._conn() as c:
             self._start(c, rid)
 
@@ -209,8 +239,12 @@ class Store:
         folder = self.artifact_dir(rid)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"artifacts.pt.tmp{os.getpid()}"
-        torch.save(artifacts, tmp)
-        os.replace(tmp, folder / "artifacts.pt")
+        try:
+            torch.save(artifacts, tmp)
+            os.replace(tmp, folder / "artifacts.pt")
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+            raise
 
     def load_artifacts(self, rid: str) -> dict:
         path = self.artifact_dir(rid) / "artifacts.pt"

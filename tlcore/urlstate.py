@@ -2,16 +2,51 @@
 
 Only fields that differ from the defaults go into the URL. Parsing never raises: any
 invalid or unknown value falls back to its default and adds a notice that the UI shows.
+
+A link is untrusted input (anyone can send one to a student on a class server), so
+besides being well-formed a value must be within ``LIMITS`` (a link asking for 10^9
+epochs would tie up the server's worker) and a dataset or target given as a path must be
+one of this data folder's uploads: a link naming ``/home/teacher/photos`` would
+otherwise show that folder's images to whoever opens it. ``TLAB_LINK_ANY_PATH=1`` lifts
+the path rule on a single-user machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from pathlib import Path
 
 from tlcore.config import RunConfig
+from tlcore.data import DATASETS
+from tlcore.paths import data_dir
 
 MAX_LEN = 300  # no legitimate value is longer; longer ones are dropped
+# (lowest, highest) a link may ask for; the CLI and scripts are not bound by these
+LIMITS: dict[str, tuple[int, int] | tuple[float, float]] = {
+    "epochs": (1, 500), "probe_epochs": (0, 500), "batch_size": (1, 4096),
+    "labels_per_class": (1, 100_000), "val_per_class": (1, 10_000), "test_per_class": (1, 100_000),
+    "input_size": (8, 1024), "top_k": (0, 64), "seed": (0, 2**32 - 1),
+    "lr": (1e-8, 10.0), "backbone_lr_mult": (0.0, 100.0), "weight_decay": (0.0, 1.0),
+}
+DEVICES = ("cpu", "cuda", "mps", "auto")
+
+
+def _path_allowed(text: str) -> bool:
+    """Whether a domain text names a registered dataset or one of our uploads."""
+    if text.partition(":")[0].strip().lower() in DATASETS:
+        return True
+    if os.environ.get("TLAB_LINK_ANY_PATH", "0").lower() in {"1", "true", "yes"}:
+        return True
+    try:
+        uploads = (data_dir() / "uploads").resolve()
+        for cand in (text, text.rpartition(":")[0]):  # with or without ":shift=severity"
+            if cand and Path(cand).expanduser().resolve().parent == uploads:
+                return True
+    except (OSError, ValueError, RuntimeError):  # unwritable data dir, NUL, a symlink loop
+        return False
+    return False
 
 
 def config_to_params(cfg: RunConfig) -> dict[str, str]:
@@ -61,7 +96,23 @@ def _convert(field: dataclasses.Field, raw: str):
         if not math.isfinite(f):
             raise ValueError(raw)
         return f
+    if field.name == "device" and raw not in DEVICES:
+        raise ValueError(raw)
+    if field.name in ("dataset", "target") and not _path_allowed(raw):
+        raise _Refused("a link may name a built-in dataset or one of your uploads, not a "
+                       "folder on the server")
     return raw
+
+
+class _Refused(ValueError):
+    """A well-formed value a link may not set; the message says why."""
+
+
+def _in_limits(key: str, val) -> bool:
+    if key not in LIMITS or val is None:
+        return True
+    low, high = LIMITS[key]
+    return low <= val <= high
 
 
 def config_from_params(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
@@ -76,9 +127,17 @@ def config_from_params(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
             notices.append(f"ignored an over-long value for {key}")
             continue
         try:
-            values[key] = _convert(fields[key], raw)
-        except (ValueError, TypeError):
-            notices.append(f"ignored {key}={raw[:40]!r}: not a valid value; using the default")
+            val = _convert(fields[key], raw)
+        except (ValueError, TypeError, OverflowError) as e:
+            why = str(e) if isinstance(e, _Refused) else "not a valid value"
+            notices.append(f"ignored {key}={raw[:40]!r}: {why}; using the default")
+            continue
+        if not _in_limits(key, val):
+            low, high = LIMITS[key]
+            notices.append(f"ignored {key}={raw[:40]!r}: a link may ask for {low:,} to {high:,}; "
+                           "using the default")
+            continue
+        values[key] = val
     cfg = RunConfig()
     for key, val in values.items():  # one at a time, so one bad field does not sink the rest
         try:

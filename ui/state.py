@@ -44,3 +44,8 @@ def set_setup(cfg: RunConfig) -> None:
 def show_notices() -> None:
     for n in st.session_state.pop("tl_notices", []):
         st.warning(f"Link parameter {n}", icon=":material/link_off:")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown so user-supplied names (class folders, file names) show as text."""
+    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!<>|~$:" else c for c in text)
