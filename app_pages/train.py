@@ -13,7 +13,7 @@ st.title("Train")
 show_notices()
 cfg = get_setup()
 
-names = [n for n in STRATEGIES.names() if not getattr(STRATEGIES.get(n), "needs_target", False)]
+names = [n for n in STRATEGIES.names() if cfg.target or not STRATEGIES.get(n).requires_target]
 c1, c2 = st.columns(2)
 with c1:
     chosen = st.multiselect(

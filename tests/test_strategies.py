@@ -13,7 +13,7 @@ from tlcore.models import build_backbone
 from tlcore.strategies import STRATEGIES
 from tlcore.train import run
 
-SWEEP = [n for n in STRATEGIES.names() if not getattr(STRATEGIES.get(n), "needs_target", False)]
+SWEEP = [n for n in STRATEGIES.names() if not STRATEGIES.get(n).requires_target]
 
 
 def _cfg(name):

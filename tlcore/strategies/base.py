@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+from torch import nn
+
 from tlcore.config import RunConfig
 from tlcore.freeze import Phase
 from tlcore.registry import Registry
@@ -18,8 +21,23 @@ class Strategy:
     title: str
     description: str
     pretrained: bool = True  # False: the backbone starts from a random init
+    requires_target: bool = False  # needs a target domain (to score on, adapt to, or train on)
+    uses_unlabelled_target: bool = False  # sees unlabelled target batches while training
+    train_on_target: bool = False  # the oracle: trains on labelled target images
 
     def phase(self, groups: list[str], cfg: RunConfig, epoch: int) -> Phase:
+        raise NotImplementedError
+
+    def build_aux(self, feature_dim: int, cfg: RunConfig) -> nn.Module | None:
+        """Extra trainable modules (e.g. DANN's domain discriminator), trained at ``cfg.lr``."""
+        return None
+
+    def adapt_loss(self, aux: nn.Module | None, fs: torch.Tensor, ft: torch.Tensor, progress: float,
+                   cfg: RunConfig) -> tuple[torch.Tensor, dict[str, float]]:
+        """The adaptation term added to the source classification loss.
+
+        ``fs``/``ft``: source / target features ``[B, D]`` of one step; ``progress`` in [0, 1].
+        Returns the loss and per-step numbers to average into the epoch's history."""
         raise NotImplementedError
 
     def weights(self, cfg: RunConfig) -> str | None:

@@ -1,0 +1,1 @@
+"""Transfer measures: domain distances now; transferability scores and the advisor later."""
