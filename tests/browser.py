@@ -60,16 +60,24 @@ def streamlit_server(data_dir: Path):
 
 
 @contextmanager
-def browser_page(width: int = 1366, height: int = 900):
+def browser_pages(n: int = 1, width: int = 1366, height: int = 900):
+    """``n`` pages in separate browser contexts: separate Streamlit sessions, like two tabs
+    of two different students."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": width, "height": height})
+        pages = [browser.new_context(viewport={"width": width, "height": height}).new_page() for _ in range(n)]
         try:
-            yield page
+            yield pages
         finally:
             browser.close()
+
+
+@contextmanager
+def browser_page(width: int = 1366, height: int = 900):
+    with browser_pages(1, width, height) as pages:
+        yield pages[0]
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

@@ -55,3 +55,29 @@ def test_classic_comparison_then_compare_and_embeddings(tmp_path):
         wait_idle(page, timeout=240_000)
         assert page.locator(".js-plotly-plot").count() >= 1
         shot(page, "embeddings")
+
+
+def test_two_sessions_share_one_store_without_mixing(tmp_path):
+    """Two browser sessions with different setups run the classic comparison at the same
+    time on one server: each sees its own results, the store holds all six runs once."""
+    from tests.browser import browser_pages
+    from tlcore.runs import Store
+
+    small = "labels_per_class={k}&epochs=2&test_per_class=20&val_per_class=5&backbone=lab_mnist&dataset=digits"
+    with streamlit_server(tmp_path / "data") as url, browser_pages(2) as (a, b):
+        a.goto(f"{url}/?{small.format(k=3)}")
+        b.goto(f"{url}/?{small.format(k=6)}")
+        for page in (a, b):
+            page.get_by_role("button", name="Run the classic comparison").wait_for(timeout=60_000)
+        a.get_by_role("button", name="Run the classic comparison").click()
+        b.get_by_role("button", name="Run the classic comparison").click()
+        for page, k in ((a, 3), (b, 6)):
+            page.get_by_text(re.compile(r"won with|A tie")).wait_for(timeout=480_000)
+            assert f"{k} labels per class" in page.inner_text("body")
+        shot(b, "two_sessions")
+    store = Store(tmp_path / "data")
+    recs = store.list()
+    assert len(recs) == 6 and all(r.status == "done" for r in recs)
+    assert sorted(r.config.labels_per_class for r in recs) == [3, 3, 3, 6, 6, 6]
+    assert all(len(store.get(r.id).history) == 2 for r in recs)
+    assert store.integrity_ok()

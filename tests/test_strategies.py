@@ -134,3 +134,8 @@ def test_divergence_is_reported_not_plotted():
     r = run(TINY.replace(strategy="finetune_all", lr=1e6, backbone_lr_mult=1.0, optimizer="sgd", epochs=3))
     assert r.status == "diverged"
     assert "Lower the learning rate" in r.message
+
+
+def test_batch_larger_than_the_data_trains_one_step_per_epoch():
+    r = run(TINY.replace(strategy="finetune_top", batch_size=4096, epochs=2))
+    assert r.status == "done" and len(r.history) == 2
