@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from tlcore.augment import random_shift
 from tlcore.config import RunConfig
 from tlcore.device import resolve_device
 from tlcore.features import MAX_CACHE_BYTES, cached_prefix, run_prefix
@@ -66,12 +67,6 @@ def lr_factor(cfg: RunConfig, step: int, total: int) -> float:
     if cfg.schedule == "constant":
         return 1.0
     return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
-    i, j = torch.randint(0, 5, (2,), generator=gen).tolist()
-    return pad[..., i:i + x.shape[-2], j:j + x.shape[-1]]
 
 
 @torch.no_grad()
@@ -215,12 +210,12 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 xb, yb = x["train"][idx], inputs.y_train[idx]
                 if cfg.augment:
-                    xb = _augment(xb, gen)
+                    xb = random_shift(xb, gen)
                 xb, yb = xb.to(device), yb.to(device)
                 if adaptive:
                     xt = bb.preprocess(pool[torch.randint(len(pool), (len(idx),), generator=gen)])
                     if cfg.augment:
-                        xt = _augment(xt, gen)
+                        xt = random_shift(xt, gen)
                     xt = xt.to(device)
                     if k:
                         with torch.no_grad():  # the frozen prefix, as the cache computed it

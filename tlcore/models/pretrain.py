@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from tlcore.augment import random_shift
 from tlcore.data import ImageDataset, load_dataset, stratified_splits
 from tlcore.paths import sha256_file
 
@@ -35,13 +36,6 @@ def lab_split(ds: ImageDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     s = stratified_splits(ds.labels, labels_per_class=None, val_per_class=0,
                           test_per_class=max(1, per_class // 5), seed=seed)
     return s.train, s.test
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random translation by up to 2 px (pad + crop): cheap, keeps digits legible."""
-    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
-    i, j = torch.randint(0, 5, (2,), generator=gen).tolist()
-    return pad[..., i:i + x.shape[-2], j:j + x.shape[-1]]
 
 
 @torch.no_grad()
@@ -78,7 +72,7 @@ def pretrain(name: str, *, seed: int = 0, epochs: int | None = None,
         total = 0.0
         for k in range(0, len(order), src.batch_size):
             idx = order[k:k + src.batch_size]
-            x = _augment(LAB_PREPROCESS(ds.images[idx]), gen)
+            x = random_shift(LAB_PREPROCESS(ds.images[idx]), gen)
             loss = F.cross_entropy(net(x), ds.labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
