@@ -64,3 +64,22 @@ def test_train_page_controls_change_the_setup(app):
     cfg = app.session_state["tl_setup"]
     assert cfg.epochs == 7 and cfg.strategy == "finetune_top" and cfg.seed == 1
     assert any(b.label == "Queue 4 runs" for b in app.button)
+
+
+def test_train_page_shows_interrupted_runs_and_offers_a_rerun(tmp_data_dir):
+    """A run whose process died is shown as interrupted, with a button to run it again."""
+    store = Store(tmp_data_dir)
+    cfg = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=3, epochs=1)
+    rid, _ = store.submit(cfg)
+    assert store.claim_next() == rid
+    with store._conn() as c:  # as if a process that no longer exists had claimed it
+        c.execute("UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, rid))
+    assert Store(tmp_data_dir).get(rid).status == "interrupted"
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    history = at.dataframe[0].value
+    assert "interrupted" in set(history["status"])
+    rerun = [b for b in at.button if b.label.startswith("Re-run 1 interrupted")]
+    assert rerun, [b.label for b in at.button]
