@@ -32,9 +32,13 @@ def test_classic_comparison_then_compare_and_embeddings(tmp_path):
         text = page.inner_text("body")
         for name in ("From scratch", "Feature extraction", "Fine-tune all"):
             assert name in text
-        # three curves: one plotly line per run in the learning-curve chart
-        legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
-        assert {"From scratch", "Feature extraction", "Fine-tune all"} <= set(legend), legend
+        # three curves: one plotly line per run in the learning-curve chart (plotly draws
+        # its SVG after Streamlit finishes, so poll for the legend rather than read it once)
+        names = ["From scratch", "Feature extraction", "Fine-tune all"]
+        page.wait_for_function(
+            """names => { const t = [...document.querySelectorAll('.js-plotly-plot .legendtext')]
+                          .map(e => e.textContent); return names.every(n => t.includes(n)); }""",
+            arg=names, timeout=60_000)
         shot(page, "home_result")
 
         for name in ("Data", "Model", "Train"):
