@@ -49,10 +49,12 @@ st.markdown(
 if st.button("Run the classic comparison", type="primary", icon=":material/play_arrow:", key="home_run"):
     st.session_state["home_ids"] = submit(configs)
 
-ids = st.session_state.get("home_ids") or [c.run_id() for c in configs]
-recs = live(ids, key="home")
-done = [r for r in recs if r.status == "done"]
-if len(done) == len(configs):
+
+def results(recs: list) -> None:
+    """The answer: who won and by how much, test accuracy bars, and what it ran on."""
+    done = [r for r in recs if r.status == "done"]
+    if len(done) < len(configs):
+        return
     st.success(winner_sentence(done), icon=":material/emoji_events:")
     st.plotly_chart(plots.bars([label(r.config) for r in done], [r.metrics["test_accuracy"] for r in done],
                                "test accuracy"), key="home_bars")
@@ -60,5 +62,9 @@ if len(done) == len(configs):
     w = pretrained.provenance.get("weights", {})
     st.caption(f"Weights: {w.get('source', '?')}. Data: "
                f"{pretrained.provenance.get('data', {}).get('source', {}).get('source', '?')}.")
-elif not recs:
+
+
+ids = st.session_state.get("home_ids") or [c.run_id() for c in configs]
+recs = live(ids, key="home", on_done=results)
+if not recs:
     st.info("Not run yet for this setup. It takes about a minute on a 2-core laptop.", icon=":material/timer:")

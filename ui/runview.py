@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -51,8 +51,14 @@ def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) 
                     get_store().request_cancel(r.id)
 
 
-def live(ids: Sequence[str], key: str, metric: str = "val_acc", on_done=None) -> list[RunRecord]:
-    """Progress and curves for ``ids``; polls every second while any is queued or running."""
+def live(ids: Sequence[str], key: str, metric: str = "val_acc",
+         on_done: Callable[[list[RunRecord]], None] | None = None) -> list[RunRecord]:
+    """Progress and curves for ``ids``; polls every second while any is queued or running.
+
+    ``on_done(records)`` draws the final results *inside* the polling fragment, so they
+    appear as soon as the last run ends even if the follow-up full rerun (which stops the
+    polling) is delayed or lost by the browser.
+    """
     recs = records(ids)
     active = any(r.status not in FINAL for r in recs)
 
@@ -62,8 +68,11 @@ def live(ids: Sequence[str], key: str, metric: str = "val_acc", on_done=None) ->
         progress_rows(now, key)
         if any(r.history for r in now):
             st.plotly_chart(plots.curves(series(now, metric), metric), key=f"{key}_curves")
-        if active and all(r.status in FINAL for r in now):
-            st.rerun()  # a full rerun draws the final results and stops the polling
+        finished = bool(now) and all(r.status in FINAL for r in now)
+        if finished and on_done:
+            on_done(now)
+        if active and finished:
+            st.rerun()  # a full rerun stops the polling
 
     view()
     return recs
