@@ -32,14 +32,6 @@ def data_dir() -> Path:
     return p
 
 
-def torch_home() -> Path:
-    """torch hub cache (``TORCH_HOME``), where torchvision looks for weight files."""
-    import torch.hub
-
-    return Path(torch.hub.get_dir()).parent if os.environ.get("TORCH_HOME") is None else Path(
-        os.environ["TORCH_HOME"]
-    )
-
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()

@@ -94,10 +94,6 @@ def resolve(url: str) -> tuple[Path, str]:
     return target, verify(target)
 
 
-def load_state_dict(url: str) -> dict[str, torch.Tensor]:
-    path, _ = resolve(url)
-    return torch.load(path, map_location="cpu", weights_only=True)
-
 
 def seed_offline() -> list[tuple[Path, str]]:
     """Copy every packaged weight file into the hub dir (``tlcore setup``); (path, sha256)."""
