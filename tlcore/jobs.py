@@ -33,7 +33,7 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
         raise KeyError(f"no run {rid}")
     if rec.status == "queued" and not store.claim(rid):
         return None
-    last = {"t": 0.0, "cancel_t": 0.0, "cancel": False}
+    last = {"t": 0.0, "cancel_t": 0.0, "cancel": False, "calls": 0}
 
     def progress(frac: float, msg: str) -> None:
         now = time.monotonic()
@@ -44,10 +44,14 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
             last["t"] = now
 
     def cancelled() -> bool:
+        # read the store every 0.25 s, and at least every 16 batches: fast runs (cached
+        # features) finish hundreds of steps within one time window
         now = time.monotonic()
-        if now - last["cancel_t"] > 0.25:
+        last["calls"] += 1
+        if now - last["cancel_t"] > 0.25 or last["calls"] >= 16:
             last["cancel"] = store.cancel_requested(rid)
             last["cancel_t"] = now
+            last["calls"] = 0
         return last["cancel"]
 
     cb = Callbacks(progress=progress, epoch=lambda r: store.add_epoch(rid, r), cancelled=cancelled)
