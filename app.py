@@ -22,6 +22,7 @@ PAGES = [
     st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+    st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/join_inner:"),
 ]
 
 nav = st.navigation(PAGES)

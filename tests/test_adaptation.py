@@ -48,3 +48,51 @@ def test_oracle_sees_target_labels(results):
 def test_adaptation_without_a_target_is_explained():
     with pytest.raises(ValueError, match="needs a target"):
         run(PAIR.replace(strategy="dann", target=None))
+
+
+def test_every_run_with_a_target_keeps_feature_snapshots_per_epoch(results):
+    """Row 0 is before training, then one per epoch, on the same sampled images; the
+    per-epoch A-distance is recorded beside them."""
+    from tlcore.train import SNAPSHOT_PER_CLASS
+    from tlcore.transfer.adapt_study import snapshot_sets
+
+    for name, r in results.items():
+        a = r.artifacts
+        n_src, n_tgt = len(a["snapshot_index_test"]), len(a["snapshot_index_target"])
+        assert n_src == n_tgt == SNAPSHOT_PER_CLASS * 10
+        assert a["snapshots_test"].shape[:2] == (PAIR.epochs + 1, n_src), name
+        assert all(-2.0 <= e["a_distance"] <= 2.0 for e in r.history), name
+        snaps = snapshot_sets(a)
+        assert len(snaps) == PAIR.epochs + 1
+        # the last snapshot is the final network's features of the same images
+        final = a["features_target"][a["snapshot_index_target"]]
+        assert abs(snaps[-1].features["target"] - final.numpy()).max() < 1e-2 * (1 + float(final.abs().max()))
+        assert (snaps[0].labels["target"] == a["labels_target"][a["snapshot_index_target"]].numpy()).all()
+    # fine-tuning moved the features; the snapshots see it
+    s = snapshot_sets(results["dann"].artifacts)
+    assert abs(s[0].features["source"] - s[-1].features["source"]).max() > 0.1
+
+
+def test_study_summary_and_verdict(results):
+    from tlcore.runs import RunRecord
+    from tlcore.transfer.adapt_study import gain, markdown_table, study_configs, summarise, verdict
+
+    recs = [RunRecord(r.config.run_id(), r.config, r.status, 0.0, 0.0, 1.0, "", r.metrics, {}, r.seconds, None,
+                      r.history) for r in results.values()]
+    rows = summarise(recs)
+    assert [r.method for r in rows] == ["source_only", "dann", "coral", "target_oracle"]
+    by = {r.method: r for r in rows}
+    for m, r in results.items():
+        assert by[m].target_accuracy == r.metrics["target_accuracy"]
+        assert by[m].a_distance_after == r.metrics["a_distance_after"]
+    g = gain(rows)
+    expect = (results["dann"].metrics["target_accuracy"] - results["source_only"].metrics["target_accuracy"]) * 100
+    assert abs(g["points"] - expect) < 1e-9 and g["seeds"] == [0]
+    span = results["target_oracle"].metrics["target_accuracy"] - results["source_only"].metrics["target_accuracy"]
+    assert abs(g["gap_closed"] - expect / 100 / span) < 1e-9
+    assert "DANN" in verdict(rows) and "CORAL" in verdict(rows)
+    assert markdown_table(rows).count("\n") == 1 + len(rows)
+    cfgs = study_configs(PAIR, seeds=(0, 1))
+    assert len(cfgs) == 8 and len({c.run_id() for c in cfgs}) == 8
+    with pytest.raises(ValueError, match="target"):
+        study_configs(PAIR.replace(target=None))

@@ -145,6 +145,7 @@ def _config_from_args(args: argparse.Namespace):
         weight_decay=args.weight_decay, optimizer=args.optimizer, bn_policy=args.bn_policy,
         top_k=args.top_k, trainable_groups=tuple(args.trainable.split(",")) if args.trainable else None,
         probe_epochs=args.probe_epochs, augment=args.augment, seed=args.seed, device=args.device,
+        extra=_parse_extra(args.set or ()),
     )
 
 
@@ -164,24 +165,29 @@ class _Bar:
                 print(file=sys.stderr)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _run_stored(store, cfg, rerun: bool = False, quiet: bool = False):
+    """Train ``cfg`` through the store (or reuse its stored result) and return the record."""
     from tlcore.jobs import execute
 
-    cfg = _config_from_args(args)
-    store = _store(args)
     rid = cfg.run_id()
-    if args.rerun:
+    if rerun:
         store.delete(rid)
     _, queued = store.submit(cfg)
     # A worker or an app session may take the queued run before we do (claim is atomic):
     # then, as for a run already running elsewhere, wait for its result.
     while (rec := store.get(rid, history=False)).status in ("queued", "running"):
         if rec.status == "queued" and store.claim(rid):
-            execute(store, rid, on_progress=None if args.quiet else _Bar())
+            execute(store, rid, on_progress=None if quiet else _Bar())
             break
         time.sleep(0.5)
         store.recover()  # the other process may have died
-    rec = store.get(rid)
+    return store.get(rid), queued
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _config_from_args(args)
+    rec, queued = _run_stored(_store(args), cfg, args.rerun, args.quiet)
+    rid = rec.id
     out = {"run_id": rid, "status": rec.status, "reused": not queued, "config": cfg.to_dict(),
            "metrics": {k: v for k, v in rec.metrics.items() if k.endswith(("accuracy", "loss"))},
            "seconds": rec.seconds, "message": rec.message,
@@ -198,6 +204,79 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  weights: {out['weights'].get('source', '?')}")
         print(f"  data: {out['data'].get('source', {}).get('source', '?')}")
     return 0 if rec.status == "done" else 1
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """A domain-adaptation study: every method x seed on one pair, then the summary table."""
+    from tlcore.transfer import adapt_study as da
+
+    base = da.DEFAULT
+    changes = {k: v for k, v in (("backbone", args.backbone), ("dataset", args.dataset), ("target", args.target),
+                                 ("epochs", args.epochs), ("labels_per_class", args.labels_per_class))
+               if v is not None}
+    if args.set:
+        changes["extra"] = _parse_extra(args.set)
+    base = base.replace(**changes)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    methods = args.methods.split(",")
+    store = _store(args)
+    t0 = time.perf_counter()
+    recs = []
+    cfgs = da.study_configs(base, methods, seeds)
+    for i, cfg in enumerate(cfgs, 1):
+        if not args.json:
+            print(f"[{i}/{len(cfgs)}] {cfg.strategy}, seed {cfg.seed}", file=sys.stderr)
+        rec, _ = _run_stored(store, cfg, args.rerun, args.quiet or args.json)
+        if rec.status != "done":
+            print(f"tlcore: {cfg.strategy} seed {cfg.seed} ended {rec.status}: {rec.message}", file=sys.stderr)
+        recs.append(rec)
+    rows = da.summarise(recs)
+    wall = time.perf_counter() - t0
+    if args.record:
+        _record_study(args, base, rows, recs, wall)
+    if args.json:
+        print(json.dumps({"pair": [base.dataset, base.target], "config": base.to_dict(), "seeds": seeds,
+                          "rows": [r.to_dict() for r in rows], "gain": da.gain(rows),
+                          "verdict": da.verdict(rows), "wall_seconds": wall,
+                          "run_ids": [r.id for r in recs]}, indent=2))
+    else:
+        print(f"{base.dataset} -> {base.target}, backbone {base.backbone}, "
+              f"{base.labels_per_class} labels per class, {base.epochs} epochs, seeds {args.seeds}")
+        print(da.markdown_table(rows))
+        print(da.verdict(rows))
+        print(f"published: {da.PUBLISHED_SOURCE}; wall time {wall:.0f} s (stored runs are reused)")
+    return 0 if all(r.status == "done" for r in recs) else 1
+
+
+def _record_study(args, base, rows, recs, wall: float) -> None:
+    """Write the study as JSON for the page and README (``assets/results/adapt_*.json``)."""
+    import os
+    import platform
+    from datetime import date
+
+    from tlcore.transfer import adapt_study as da
+
+    cmd = "python -m tlcore adapt " + " ".join(a for a in sys.argv[2:] if not a.startswith("--record")
+                                               and a != args.record)
+    out = {"title": args.title or f"{base.dataset} -> {base.target}", "date": date.today().isoformat(),
+           "command": cmd.strip(), "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
+           "wall_seconds": wall, "run_seconds": sum(r.seconds or 0.0 for r in recs),
+           "config": base.to_dict(), "rows": [r.to_dict() for r in rows], "gain": da.gain(rows),
+           "verdict": da.verdict(rows)}
+    Path(args.record).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def _parse_extra(items: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out.append((key.strip(), float(value)))
+        except ValueError:
+            raise ValueError(f"--set takes KEY=NUMBER (e.g. dann_weight=0.5), not {item!r}") from None
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=NUMBER (e.g. dann_weight=0.5), not {item!r}")
+    return tuple(sorted(out))
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -254,6 +333,116 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--{what} takes comma-separated whole numbers (e.g. 0,1,2), not {text!r}") from None
+
+
+def _run_grid(store, cfgs, args, describe) -> list:
+    """Every config through the store (stored results reused), one status line each."""
+    recs = []
+    for i, cfg in enumerate(cfgs, 1):
+        if not args.json:
+            print(f"[{i}/{len(cfgs)}] {describe(cfg)}, seed {cfg.seed}", file=sys.stderr)
+        rec, _ = _run_stored(store, cfg, args.rerun, args.quiet or args.json)
+        if rec.status != "done":
+            print(f"tlcore: {describe(cfg)} seed {cfg.seed} ended {rec.status}: {rec.message}", file=sys.stderr)
+        recs.append(rec)
+    return recs
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Test accuracy against the label budget k for several strategies, over seeds."""
+    from tlcore import experiments as ex
+
+    changes = {k: v for k, v in (("dataset", args.dataset), ("backbone", args.backbone), ("epochs", args.epochs))
+               if v is not None}
+    base = ex.BUDGET_BASE.replace(**changes)
+    ks, dropped, cap = ex.fit_ks(base, _ints(args.ks, "ks") if args.ks else ex.BUDGET_KS)
+    if dropped:
+        print(f"tlcore: {base.dataset} allows at most {cap} labels per class here; skipping k = "
+              f"{', '.join(map(str, dropped))}", file=sys.stderr)
+    if not ks:
+        raise ValueError("no label budget left to run")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()] if args.strategies else ex.CLASSIC
+    seeds = _ints(args.seeds, "seeds")
+    t0 = time.perf_counter()
+    cfgs = ex.budget_configs(base, ks, strategies, seeds)
+    recs = _run_grid(_store(args), cfgs, args, lambda c: f"{c.strategy}, k={c.labels_per_class}")
+    summary = ex.budget_summary(recs)
+    wall = time.perf_counter() - t0
+    names = list(summary)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    cross = []
+    for a, b in pairs:
+        for lo, hi in ((a, b), (b, a)):
+            k = ex.crossover(summary, lo, hi)
+            if k is not None:
+                cross.append({"behind": lo, "ahead": hi, "from_k": k})
+    if args.json:
+        print(json.dumps({"config": base.to_dict(), "ks": ks, "skipped_ks": dropped, "seeds": seeds,
+                          "summary": summary, "crossovers": cross, "band": "lo/hi = min/max over seeds",
+                          "wall_seconds": wall, "run_ids": [r.id for r in recs]}, indent=2))
+    else:
+        print(f"{base.backbone} -> {base.dataset}, {base.epochs} epochs, seeds {','.join(map(str, seeds))}: "
+              "test accuracy, mean [min, max] over seeds")
+        print(f"{'k/class':>8}  " + "  ".join(f"{s:<20}" for s in names))
+        for k in ks:
+            cells = []
+            for s in names:
+                c = summary[s]
+                if k in c["k"]:
+                    i = c["k"].index(k)
+                    cells.append(f"{c['mean'][i]:.3f} [{c['lo'][i]:.3f}, {c['hi'][i]:.3f}]")
+                else:
+                    cells.append("-")
+            print(f"{k:>8}  " + "  ".join(f"{cell:<20}" for cell in cells))
+        for c in cross:
+            print(f"{c['ahead']} stays above {c['behind']} from k={c['from_k']}")
+        print(f"wall time {wall:.0f} s (stored runs are reused)")
+    return 0 if all(r.status == "done" for r in recs) else 1
+
+
+def cmd_yosinski(args: argparse.Namespace) -> int:
+    """Yosinski et al. 2014 in miniature: AnB, AnB+, BnB, BnB+ against the cut n."""
+    from tlcore import experiments as ex
+
+    cuts = _ints(args.cuts, "cuts") if args.cuts else None
+    seeds = _ints(args.seeds, "seeds")
+    base = ex.YOSINSKI_BASE
+    epochs = args.epochs or base.epochs
+    k = args.labels_per_class or base.labels_per_class
+    t0 = time.perf_counter()
+    cfgs = ex.yosinski_configs(cuts, seeds, epochs=epochs, labels_per_class=k)
+    recs = _run_grid(_store(args), cfgs, args, lambda c: "base (n=0)" if c.strategy == "scratch" else
+                     "{} n={}".format(*ex.arm_of(c)))
+    summary = ex.yosinski_summary(recs)
+    wall = time.perf_counter() - t0
+    verdict = ex.yosinski_verdict(summary)
+    if args.json:
+        print(json.dumps({"config": base.replace(epochs=epochs, labels_per_class=k).to_dict(), "seeds": seeds,
+                          "summary": summary, "paper": ex.YOSINSKI_PAPER, "verdict": verdict, "wall_seconds": wall,
+                          "run_ids": [r.id for r in recs]}, indent=2))
+    else:
+        arms = summary["arms"]
+        total = summary["total"]
+        print(f"Yosinski et al. 2014 in miniature: copy n of {total} groups into a net for {ex.YOSINSKI_TARGET}; "
+              f"{k} labels/class, {epochs} epochs, seeds {','.join(map(str, seeds))}; test accuracy (mean)")
+        print(f"{'n':>3} {'depth':>6}  " + "  ".join(f"{a:>6}" for a in arms))
+        ns = sorted({n for c in arms.values() for n in c["n"]})
+        for n in ns:
+            cells = []
+            for c in arms.values():
+                cells.append(f"{c['mean'][c['n'].index(n)]:6.3f}" if n in c["n"] else f"{'-':>6}")
+            print(f"{n:>3} {ex.depth_fraction(n, total):6.2f}  " + "  ".join(cells))
+        print(ex.paper_text())
+        print(verdict)
+        print(f"wall time {wall:.0f} s (stored runs are reused)")
+    return 0 if all(r.status == "done" for r in recs) else 1
+
+
 def _add_run_args(s: argparse.ArgumentParser) -> None:
     from tlcore.config import BN_POLICIES, RunConfig
 
@@ -281,6 +470,8 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--augment", action="store_true", help="random 2-px shifts (disables the fast path)")
     s.add_argument("--seed", type=int, default=d.seed)
     s.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto")
+    s.add_argument("--set", action="append", metavar="KEY=NUMBER",
+                   help="strategy knob, repeatable: dann_weight, disc_hidden, coral_weight, target_pool_max")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,6 +506,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--rerun", action="store_true", help="discard a stored result for this config and train again")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("adapt", help="domain-adaptation study: source-only, DANN, CORAL and the target "
+                                     "oracle over seeds on one pair (default MNIST -> MNIST-M)")
+    s.add_argument("--seeds", default="0,1,2")
+    s.add_argument("--methods", default="source_only,dann,coral,target_oracle")
+    s.add_argument("--backbone", default=None)
+    s.add_argument("--dataset", default=None, help="source domain (default mnist)")
+    s.add_argument("--target", default=None, help="target domain (default mnist_m)")
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--labels-per-class", type=int, default=None)
+    s.add_argument("--set", action="append", metavar="KEY=NUMBER", help="strategy knob, repeatable")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+    s.add_argument("--record", default=None, metavar="FILE",
+                   help="also write the study as JSON (the app shows assets/results/adapt_*.json)")
+    s.add_argument("--title", default=None, help="title for --record")
+    s.set_defaults(func=cmd_adapt)
+
+    s = sub.add_parser("budget", help="label-budget curves: test accuracy against labels per class k "
+                                      "for several strategies over seeds, and where they cross")
+    s.add_argument("--dataset", default=None, help="default fashion_mnist_b")
+    s.add_argument("--backbone", default=None, help="default lab_fashion_a")
+    s.add_argument("--ks", default=None, help="label budgets per class (default 1,5,10,25,50,100)")
+    s.add_argument("--strategies", default=None, help="default scratch,feature_extraction,finetune_all")
+    s.add_argument("--seeds", default="0,1,2")
+    s.add_argument("--epochs", type=int, default=None, help="default 8")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+    s.set_defaults(func=cmd_budget)
+
+    s = sub.add_parser("yosinski", help="Yosinski et al. 2014 in miniature: copy n groups from a net "
+                                        "trained on Fashion-MNIST A or B, frozen or fine-tuned, train on B")
+    s.add_argument("--cuts", default=None, help="cuts n to run (default 0..number of body groups)")
+    s.add_argument("--seeds", default="0")
+    s.add_argument("--epochs", type=int, default=None, help="default 5")
+    s.add_argument("--labels-per-class", type=int, default=None, help="default 100")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true", help="print the summary and the paper's numbers as JSON")
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+    s.set_defaults(func=cmd_yosinski)
 
     s = sub.add_parser("runs", help="list, show, export, cancel or delete stored runs")
     s.add_argument("action", choices=["list", "show", "export", "delete", "cancel"])

@@ -12,7 +12,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 METRIC_TITLES = {
     "val_acc": "validation accuracy", "train_acc": "training accuracy", "target_acc": "target accuracy",
     "train_loss": "training loss", "val_loss": "validation loss", "target_loss": "target loss",
-    "domain_acc": "domain discriminator accuracy",
+    "domain_acc": "domain discriminator accuracy", "a_distance": "proxy A-distance (0 = domains indistinguishable)",
 }
 
 
@@ -22,8 +22,10 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: int = 360) -> go.Figure:
-    """Learning curves. Each series: ``label``, ``x``, ``mean`` and optional ``lo``/``hi`` band."""
+def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: int = 360,
+           reference: tuple[float, str] | None = None) -> go.Figure:
+    """Learning curves. Each series: ``label``, ``x``, ``mean`` and optional ``lo``/``hi`` band.
+    ``reference`` = (y, text) draws a dashed horizontal line, e.g. chance level."""
     fig = go.Figure()
     for i, s in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
@@ -39,6 +41,9 @@ def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: 
                       hovermode="x unified")
     if "acc" in metric:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    if reference is not None:
+        fig.add_hline(y=reference[0], line_dash="dash", line_color="#7f7f7f", annotation_text=reference[1],
+                      annotation_position="bottom right")
     return fig
 
 

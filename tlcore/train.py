@@ -34,6 +34,9 @@ from tlcore.rundata import RunData, prepare
 from tlcore.strategies import STRATEGIES
 
 
+SNAPSHOT_PER_CLASS = 20  # images per class and domain whose features are kept every epoch
+
+
 class Cancelled(Exception):
     pass
 
@@ -147,6 +150,7 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
     bb = build_backbone(cfg.backbone, weights=strategy.weights(cfg), input_size=cfg.input_size)
     net = bb.net
     net.reset_head(data.num_classes, seed=cfg.seed)
+    strategy.prepare_net(net, cfg)
     net.to(device)
     groups = net.group_names
     result = RunResult(cfg, "running", provenance={"data": data.provenance(), "weights": {
@@ -163,8 +167,11 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
     if adaptive:  # unlabelled target images, kept uint8 and preprocessed per batch
         cap = int(cfg.extra_value("target_pool_max", 10000))
         pool = data.target.images[data.target_pool[:cap]]
+    snaps = None
     if data.target is not None:
         before = _domain_measures(net, inputs, device)
+        snaps = _Snapshots(inputs, data.num_classes)
+        a_distance_start = snaps.take(net, {s: inputs.raw[s] for s in snaps.index}, 0, device)
     key_base = None
     if bb.weights.pretrained:
         key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
@@ -251,6 +258,8 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
             rec["val_loss"], rec["val_acc"], _ = _evaluate(net, x["val"], inputs.y["val"], k, 128, device)
             if "target" in x:
                 rec["target_loss"], rec["target_acc"], _ = _evaluate(net, x["target"], inputs.y["target"], k, 128, device)
+            if snaps is not None:
+                rec["a_distance"] = snaps.take(net, x, k, device)
             rec["seconds"] = time.perf_counter() - t0
             result.history.append(rec)
             if cb.epoch:
@@ -268,10 +277,52 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
             after = _domain_measures(net, inputs, device)
             result.metrics.update({f"{m}_before": v for m, v in before.items()})
             result.metrics.update({f"{m}_after": v for m, v in after.items()})
+        if snaps is not None:
+            result.artifacts.update(snaps.artifacts())
+            # the per-epoch curve's starting point (same sampled images as history's a_distance)
+            result.metrics["a_distance_sampled_before"] = a_distance_start
         result.status = "done"
     result.seconds = time.perf_counter() - t0
     result.model = net
     return result
+
+
+class _Snapshots:
+    """Features of a fixed sample of source-test and target-test images after every epoch
+    (and before the first), for embeddings that move over training and an A-distance curve.
+
+    ``SNAPSHOT_PER_CLASS`` images per class and domain keep this cheap: one forward pass of
+    a few hundred images per epoch, ~20 KB of float16 per epoch for a 128-d lab net."""
+
+    def __init__(self, inputs: _Inputs, num_classes: int) -> None:
+        self.index = {}
+        for split in ("test", "target"):
+            y = inputs.y[split]
+            self.index[split] = torch.cat([torch.nonzero(y == c).flatten()[:SNAPSHOT_PER_CLASS]
+                                           for c in range(num_classes)]).sort().values
+        self.feats: dict[str, list[torch.Tensor]] = {s: [] for s in self.index}
+
+    @torch.no_grad()
+    def take(self, net, x: dict[str, torch.Tensor], k: int, device) -> float:
+        """Record the features of the sampled rows of ``x`` (inputs at cut ``k``); return
+        the proxy A-distance between the two domains' sampled features."""
+        from tlcore.transfer.domain import proxy_a_distance
+
+        was = net.training
+        net.eval()
+        for split, idx in self.index.items():
+            self.feats[split].append(net.forward_features(x[split][idx].to(device), k).cpu())
+        net.train(was)
+        return proxy_a_distance(self.feats["test"][-1].numpy(), self.feats["target"][-1].numpy())
+
+    def artifacts(self) -> dict:
+        """``snapshots_{test,target}``: float16 ``[epochs + 1, n, D]`` (row 0 before training);
+        ``snapshot_index_{test,target}``: the rows of each test split they describe."""
+        out = {}
+        for split, idx in self.index.items():
+            out[f"snapshots_{split}"] = torch.stack(self.feats[split]).half()
+            out[f"snapshot_index_{split}"] = idx
+        return out
 
 
 @torch.no_grad()

@@ -15,6 +15,12 @@ from tlcore.grl import DomainDiscriminator, ganin_lambda
 
 from .base import STRATEGIES, Strategy
 
+# The reversal strength's scale. Tuned on MNIST -> MNIST-M (lab_synth_digits, 100 labels per
+# class, Adam 1e-3, seed 0): at 1.0 the reversed gradient won every round (the discriminator's
+# accuracy swung to 20-40%, below chance) and DANN gained ~15 points over source-only; at 0.3
+# the discriminator stayed at 60-80% and DANN gained ~37 points. Set ``dann_weight`` to change it.
+DANN_WEIGHT = 0.3
+
 
 class SourceOnly(Strategy):
     """Fine-tune everything on labelled source images; score on the target."""
@@ -32,7 +38,8 @@ class TargetOracle(Strategy):
 
 class DANN(Strategy):
     """Ganin et al. 2016: a domain discriminator behind a gradient reversal layer; the
-    reversal strength follows ``2 / (1 + exp(-10 p)) - 1`` times ``dann_weight``."""
+    reversal strength follows ``2 / (1 + exp(-10 p)) - 1`` times ``dann_weight``
+    (``DANN_WEIGHT`` unless the config sets it)."""
 
     def phase(self, groups, cfg, epoch):
         return Phase(frozenset(groups))
@@ -41,7 +48,7 @@ class DANN(Strategy):
         return DomainDiscriminator(feature_dim, hidden=int(cfg.extra_value("disc_hidden", 256)))
 
     def adapt_loss(self, aux, fs, ft, progress, cfg):
-        lambd = ganin_lambda(progress) * cfg.extra_value("dann_weight", 1.0)
+        lambd = ganin_lambda(progress) * cfg.extra_value("dann_weight", DANN_WEIGHT)
         aux.lambd = lambd
         logits = aux(torch.cat([fs, ft]))
         domain = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).to(logits.device)

@@ -40,6 +40,12 @@ class Strategy:
         Returns the loss and per-step numbers to average into the epoch's history."""
         raise NotImplementedError
 
+    def prepare_net(self, net: nn.Module, cfg: RunConfig) -> None:
+        """Change the built network before training (after the new head is in place), e.g.
+        re-initialise the groups above a cut point. Must leave every group this strategy
+        ever freezes untouched: the trainer caches a frozen prefix's outputs under a key that
+        names the backbone's weights, not this change."""
+
     def weights(self, cfg: RunConfig) -> str | None:
         return cfg.weights if self.pretrained else "none"
 

@@ -1,0 +1,87 @@
+"""Domain adaptation: one source -> target pair, source-only vs DANN vs CORAL vs oracle."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore.data import DATASETS, parse_domain
+from tlcore.strategies.adaptation import DANN_WEIGHT
+from tlcore.transfer import adapt_study as da
+from ui import adapt_view as view
+from ui.pickers import domain_picker, show_errors
+from ui.runview import live
+from ui.state import get_setup, set_setup, show_notices
+from ui.store import get_store, submit
+
+st.title("Domain adaptation")
+show_notices()
+show_errors()
+st.markdown(
+    "A model trained on labelled **source** images is tested on a **target** domain with the same "
+    "classes but another look. *Source only* ignores the target; **DANN** (Ganin et al. 2016) adds a "
+    "domain discriminator behind a gradient-reversal layer so the features stop telling the domains "
+    "apart; **Deep CORAL** matches the features' covariances instead. Both see target images but "
+    "never their labels. The *target oracle* trains on labelled target images: the ceiling.")
+
+cfg = get_setup()
+if not cfg.target:
+    st.info("Adaptation needs a target domain. Pick one below, or start from the classic pair.",
+            icon=":material/info:")
+if st.button("Use the MNIST → MNIST-M reproduction setting", icon=":material/restart_alt:", key="da_classic",
+             help=f"Source MNIST, target MNIST-M, backbone {da.DEFAULT.backbone}, "
+                  f"{da.DEFAULT.labels_per_class} labels per class, {da.DEFAULT.epochs} epochs"):
+    set_setup(da.DEFAULT.replace(seed=cfg.seed))
+    st.rerun()
+
+options = [n for n in DATASETS.names() if DATASETS.get(n).check().available]
+for text in (cfg.dataset, cfg.target):
+    base = parse_domain(text).dataset if text else None
+    if base and base not in options:
+        options.append(base)
+src, tgt = st.columns(2)
+with src.container(border=True):
+    st.markdown("**Source**: labelled")
+    domain_picker("da_src", "dataset", cfg.dataset, options, str)
+with tgt.container(border=True):
+    st.markdown("**Target**: unlabelled for DANN and CORAL")
+    domain_picker("da_tgt", "target", cfg.target or "mnist_m", options, str)
+cfg = get_setup()
+if not cfg.target:
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+methods = c1.multiselect("Methods", list(da.METHODS), default=list(da.METHODS), format_func=view.title,
+                         key="da_methods")
+seeds = c2.multiselect("Seeds", list(range(5)), default=[cfg.seed], key="da_seeds",
+                       help="Adaptation is noisy: three seeds give a mean worth quoting.")
+epochs = c3.slider("Epochs", 1, 30, cfg.epochs, key="da_epochs")
+weight = c4.select_slider("DANN strength (λ scale)", [0.1, 0.3, 1.0, 3.0],
+                          value=cfg.extra_value("dann_weight", DANN_WEIGHT), key="da_weight",
+                          help="Multiplies Ganin's schedule 2/(1+exp(-10p))-1 of the reversed gradient.")
+knobs = dict(cfg.extra)
+knobs.pop("dann_weight", None)
+if weight != DANN_WEIGHT:  # the default is left out, so run ids match runs made without the knob
+    knobs["dann_weight"] = float(weight)
+cfg = cfg.replace(epochs=epochs, extra=tuple(sorted(knobs.items())))
+st.caption(f"Backbone `{cfg.backbone}`, {cfg.labels_per_class or 'all'} labels per class, batch "
+           f"{cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g} (change these on the Model and Train pages).")
+
+configs = da.study_configs(cfg, methods, seeds) if methods and seeds else []
+store = get_store()
+if st.button(f"Run {len(configs)} runs", type="primary", disabled=not configs, icon=":material/play_arrow:",
+             key="da_run"):
+    set_setup(cfg.replace(strategy="dann"))
+    st.session_state["da_ids"] = submit(configs)
+ids = st.session_state.get("da_ids") or [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
+if ids:
+    live(ids, key="da", metric="target_acc", on_done=lambda recs: (
+        st.subheader("Results"), view.summary(recs), view.curves(recs),
+        st.subheader("Embeddings over epochs"), view.embeddings(recs)))
+else:
+    st.caption("No runs for this setting yet: press Run. Finished runs are stored, so they come back "
+               "when you return to this setting.")
+
+st.subheader("Reproduction in miniature")
+st.markdown("Recorded with the command shown, on the machine shown; the same command reruns them "
+            "(stored runs are reused).")
+view.recorded()

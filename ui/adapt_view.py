@@ -1,0 +1,147 @@
+"""The Domain adaptation page's result views: summary table, curves, embeddings over epochs.
+
+Everything drawn here is read from stored runs (``tlcore.runs``) through the pure
+functions of ``tlcore.transfer.adapt_study``; nothing is computed in the page itself
+except the cached projection of the stored feature snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from tlcore import plots
+from tlcore.embed import fit_map
+from tlcore.runs import RunRecord
+from tlcore.strategies import STRATEGIES
+from tlcore.transfer import adapt_study as da
+from ui.store import get_store
+
+EMBED_POINTS = 4000  # all epochs of two runs share one map; ~220 images per epoch and run
+
+
+def title(method: str) -> str:
+    return STRATEGIES.get(method).title if method in STRATEGIES else method
+
+
+def _series(recs: Sequence[RunRecord], metric: str, start: str | None = None) -> list[dict]:
+    """One curve per run (labelled by method and seed); ``start`` names a metric giving
+    the epoch-0 point (before training)."""
+    out = []
+    for r in recs:
+        pts = [(h["epoch"], h[metric]) for h in r.history if h.get(metric) is not None]
+        if start and start in r.metrics and pts:
+            pts.insert(0, (0, r.metrics[start]))
+        if pts:
+            seeds = len({x.config.seed for x in recs}) > 1
+            out.append({"label": title(r.config.strategy) + (f" (seed {r.config.seed})" if seeds else ""),
+                        "x": [p[0] for p in pts], "mean": [p[1] for p in pts]})
+    return out
+
+
+def summary(recs: Sequence[RunRecord]) -> None:
+    rows = da.summarise(recs)
+    if not rows:
+        st.warning("None of these runs finished with a target accuracy.", icon=":material/warning:")
+        return
+    published = any(r.published is not None for r in rows)
+    table = pd.DataFrame([{
+        "method": title(r.method), "target accuracy": r.target_accuracy,
+        "± sd (points)": r.target_std * 100 if len(r.seeds) > 1 else None, "seeds": len(r.seeds),
+        **({"published (Ganin et al.)": r.published} if published else {}),
+        "source test accuracy": r.source_accuracy,
+        "A-distance before": r.a_distance_before, "A-distance after": r.a_distance_after,
+        "seconds per run": r.seconds} for r in rows])
+    pct = st.column_config.NumberColumn(format="percent")
+    num = st.column_config.NumberColumn(format="%.2f")
+    st.dataframe(table, hide_index=True, column_config={
+        "target accuracy": pct, "source test accuracy": pct, "published (Ganin et al.)": pct,
+        "± sd (points)": st.column_config.NumberColumn(format="%.1f"),
+        "A-distance before": num, "A-distance after": num,
+        "seconds per run": st.column_config.NumberColumn(format="%.0f")})
+    if text := da.verdict(rows):
+        st.markdown(f"**{text}**")
+    if published:
+        st.caption(f"Published: {da.PUBLISHED_SOURCE}, a small CNN trained on all of MNIST for many "
+                   "epochs. Ours: a pretrained lab backbone, a label budget and a few epochs on a CPU, so "
+                   "compare the gaps, not the absolute numbers. A-distance 0 means a linear classifier "
+                   "cannot tell the domains' features apart, 2 that it separates them perfectly.")
+
+
+def curves(recs: Sequence[RunRecord]) -> None:
+    left, right = st.columns(2)
+    left.plotly_chart(plots.curves(_series(recs, "target_acc"), "target_acc"), key="da_target_curves")
+    dann = [r for r in recs if any("domain_acc" in h for h in r.history)]
+    if dann:
+        right.plotly_chart(plots.curves(_series(dann, "domain_acc"), "domain_acc",
+                                        reference=(0.5, "chance: domains indistinguishable")),
+                           key="da_domain_curves")
+        right.caption("DANN's discriminator tells source from target features; the gradient reversal "
+                      "pushes the features to fool it, so its accuracy should head toward 50%.")
+    st.plotly_chart(plots.curves(_series(recs, "a_distance", start="a_distance_sampled_before"), "a_distance"),
+                    key="da_adist_curves")
+    st.caption("Proxy A-distance per epoch (epoch 0: before training) on the same sampled test images of "
+               "both domains: a logistic-regression domain classifier on the features, trained on half "
+               "and scored on the other half.")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _projection(run_ids: tuple[str, ...], method: str) -> dict:
+    """Every epoch's snapshot of every run through ONE map (``tlcore.embed.fit_map``)."""
+    store = get_store()
+    sets, names = [], None
+    for rid in run_ids:
+        rec = store.get(rid, history=False)
+        names = names or rec.metrics.get("class_names", [])
+        for e, snap in enumerate(da.snapshot_sets(store.load_artifacts(rid))):
+            sets.append((f"{rid}:{e}", snap))
+    if not sets:
+        return {}
+    emap = fit_map(sets, method, seed=0, max_points=EMBED_POINTS, class_names=names or ())
+    return {stage: emap.points(stage) for stage, _ in sets}
+
+
+def embeddings(recs: Sequence[RunRecord]) -> None:
+    """Side-by-side clouds for chosen runs, with a slider over epochs."""
+    done = [r for r in recs if r.status == "done"]
+    seeds = sorted({r.config.seed for r in done})
+    c1, c2, c3 = st.columns([1, 2, 1])
+    seed = c1.selectbox("Seed", seeds, key="da_emb_seed") if len(seeds) > 1 else (seeds[0] if seeds else 0)
+    mine = {r.config.strategy: r for r in done if r.config.seed == seed}
+    default = [m for m in ("source_only", "dann") if m in mine] or list(mine)[:2]
+    shown = c2.multiselect("Runs side by side", list(mine), default=default, format_func=title,
+                           key="da_emb_runs", max_selections=3)
+    method = c3.radio("Map", ["umap", "pca"], horizontal=True, key="da_emb_method",
+                      format_func=str.upper)
+    if not shown:
+        st.caption("Pick at least one run.")
+        return
+    with st.spinner("Fitting one map to every epoch of these runs (UMAP: a few seconds)…"):
+        pts = _projection(tuple(mine[m].id for m in shown), method)
+    if not pts:
+        st.caption("These runs stored no per-epoch features (made before runs kept them): re-run them.")
+        return
+    epochs = max(int(s.split(":")[1]) for s in pts)
+    epoch = st.slider("Epoch (0 = the pretrained features, before training)", 0, epochs, epochs, key="da_emb_epoch")
+    color = st.radio("Colour by", ["domain", "class"], horizontal=True, key="da_emb_color")
+    panels = [(f"{title(m)} · epoch {epoch}", pts[f"{mine[m].id}:{epoch}"]) for m in shown
+              if f"{mine[m].id}:{epoch}" in pts]
+    st.plotly_chart(plots.embedding(panels, color, axis_prefix="PC" if method == "pca" else ""),
+                    key="da_emb_chart", config=plots.CHART_CONFIG)
+    st.caption("Circles: source test images; diamonds: target test images (the same images at every "
+               "epoch). One map is fitted to all epochs of the runs shown, so what moves as you drag the "
+               "slider is the features, not a new random layout. Adaptation works when the orange target "
+               "points settle among the source points of their own class.")
+
+
+def recorded() -> None:
+    """The reproduction numbers recorded with the CLI (assets/results), with their command."""
+    for rec in da.recorded_results():
+        with st.container(border=True):
+            st.markdown(f"**{rec['title']}** — recorded {rec['date']} with `{rec['command']}` "
+                        f"({rec['wall_seconds'] / 60:.1f} min on {rec['machine']})")
+            rows = [da.MethodSummary(**r) for r in rec["rows"]]
+            st.markdown(da.markdown_table(rows))
+            st.markdown(rec["verdict"])
