@@ -1,4 +1,5 @@
-"""Smoke test of bench/bench_training.py: it runs end to end and prints every table line.
+"""Smoke tests of bench/bench_training.py and bench/bench_umap.py: they run end to end and
+print every table line.
 
 Speed targets are not asserted: timings belong to the benchmark's own report, not to a
 unit test on a shared CI machine.
@@ -64,3 +65,41 @@ def test_bench_training_quick_prints_every_line():
         for mb in (mem_e, mem_p):  # "-" only where /proc is missing (not Linux)
             assert re.match(r"^-?\d+$", mb) or (mb == "-" and not Path("/proc/self/status").exists())
     assert "Peak MB:" in out.stdout and "Clock: wall seconds" in out.stdout
+
+
+BENCH_UMAP = ROOT / "bench" / "bench_umap.py"
+
+
+def _table(lines: list[str], header: str) -> list[list[str]]:
+    """The cells of the rows under ``header`` (after its |---| line), up to the first blank line."""
+    start = lines.index(header) + 2
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("| ")), len(lines))
+    return [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines[start:end]]
+
+
+@pytest.mark.slow
+def test_bench_umap_quick_prints_both_tables():
+    out = subprocess.run([sys.executable, str(BENCH_UMAP), "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900, check=False)
+    assert out.returncode == 0, out.stderr[-4000:]
+    lines = out.stdout.splitlines()
+    fit = _table(lines, "| variant | ours s | umap default s | ratio | trust ours | trust default | diff | "
+                        "target | met? |")
+    assert len(fit) == 1 and fit[0][0] == "fit 500 x 512 clustered features", out.stdout
+    _variant, ours_s, base_s, ratio, t_ours, t_base, diff, _target, met = fit[0]
+    for v in (ours_s, base_s, t_ours, t_base):
+        assert NUMBER.match(v) and float(v) > 0, out.stdout
+    assert ratio.endswith("x") and float(ratio[:-1]) > 0
+    assert re.match(r"^[+-]\d\.\d{4}$", diff) and met in ("yes", "NO")
+    starts = _table(lines, "| numba cache | first map asked | warm-up s | first fit s | start to map s | "
+                           "CPU s | target | met? |")
+    assert [(r[0], r[1]) for r in starts] == [
+        ("cold (empty dir)", "after warm-up"), ("cold (empty dir)", "at once"),
+        ("warm (on disk)", "after warm-up"), ("warm (on disk)", "at once")], out.stdout
+    for cache, asked, warm_s, fit_s, total_s, cpu_s, _target, met in starts:
+        assert NUMBER.match(fit_s) and NUMBER.match(total_s) and float(total_s) >= float(fit_s) > 0
+        assert NUMBER.match(cpu_s) and float(cpu_s) > 0
+        assert NUMBER.match(warm_s) if asked == "after warm-up" else warm_s == "-"
+        assert met in (("yes", "NO") if cache.startswith("warm") else ("-",))
+    assert "Ours deterministic (same coordinates every repeat): yes" in out.stdout
+    assert "Machine:" in out.stdout and "Versions:" in out.stdout

@@ -3,18 +3,39 @@
 PCA must equal scikit-learn's; a map fitted once must put the same features at the same
 place; UMAP must keep a toy dataset's neighbourhoods (trustworthiness, with a random
 layout as the negative control) and place held-out points in their own cluster; the
-pretrained features must be exactly what a feature-extraction run stored for the same
-images.
+UMAP fast path's neighbours must be a brute-force kNN's, its maps as trustworthy as
+default umap-learn's, and its numba kernels read back from the disk cache by a new
+process; the pretrained features must be exactly what a feature-extraction run stored
+for the same images.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 
-from tlcore.embed import Projector, fit_map, project, subsample, warm_up
+from tlcore.embed import (
+    UMAP_KERNELS,
+    Projector,
+    _distances,
+    exact_knn,
+    fit_map,
+    numba_cache_dir,
+    project,
+    subsample,
+    warm_up,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def blobs(n: int = 300, d: int = 20, k: int = 5, seed: int = 0, spread: float = 6.0):
@@ -22,6 +43,17 @@ def blobs(n: int = 300, d: int = 20, k: int = 5, seed: int = 0, spread: float = 
     centres = rng.normal(size=(k, d)) * spread
     y = rng.integers(0, k, n)
     return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y
+
+
+def relu_clusters(n: int = 600, d: int = 128, k: int = 10, seed: int = 0):
+    """Harder than ``blobs``: clusters on a 16-d latent space, each spread along its own
+    4 directions, lifted by a random linear map and a ReLU (like pooled CNN features)."""
+    rng = np.random.default_rng(seed)
+    centres, spread = rng.normal(size=(k, 16)) * 2.0, rng.normal(size=(k, 4, 16))
+    y = np.arange(n) % k
+    z = centres[y] + np.einsum("ni,nil->nl", rng.normal(size=(n, 4)), spread[y]) + 0.3 * rng.normal(size=(n, 16))
+    x = np.maximum(z @ (rng.normal(size=(16, d)) / 4.0), 0) + 0.05 * np.abs(rng.normal(size=(n, d)))
+    return x.astype(np.float32), y
 
 
 def test_pca_equals_sklearn():
@@ -66,6 +98,64 @@ def test_umap_transform_places_new_points_in_their_cluster():
     placed = p.transform(held)
     nearest = np.argmin(((placed[:, None] - centres[None]) ** 2).sum(-1), axis=1)
     assert (nearest == y_held).mean() > 0.9
+
+
+def test_exact_knn_equals_brute_force():
+    """Oracle: a full stable argsort of float64 distances (what umap's small-data path does
+    on the distance matrix), including rows with exact duplicates (ties go by index)."""
+    x, _ = blobs(300, d=20)
+    x[10] = x[20] = x[30]  # three identical points: distance-0 ties
+    d = _distances(x, x)
+    idx, dist = exact_knn(d, 15)
+    assert idx.shape == dist.shape == (300, 15) and idx.dtype == np.int32 and dist.dtype == np.float32
+    d64 = np.sqrt(((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1))
+    oracle = np.argsort(d64, axis=1, kind="stable")[:, :15]
+    np.testing.assert_allclose(dist, np.take_along_axis(d64, oracle, 1), rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(idx, oracle)
+    np.testing.assert_array_equal(idx[20, :3], [10, 20, 30])
+    assert (idx[:, 0] == np.arange(300))[[i for i in range(300) if i not in (20, 30)]].all()  # self first
+    assert exact_knn(d[:5, :5], 15)[0].shape == (5, 5)  # k capped at N
+
+
+def test_umap_fast_path_is_as_trustworthy_as_default_umap():
+    """The fast path (exact kNN handed to umap, PCA init, 200 epochs) against umap-learn
+    with its defaults (spectral init, 500 epochs here), seeded so the test is repeatable."""
+    import umap
+
+    x, _ = relu_clusters()
+    ours = trustworthiness(x, project(x, "umap"), n_neighbors=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        default = trustworthiness(x, umap.UMAP(random_state=0).fit_transform(x), n_neighbors=10)
+    assert ours >= default - 0.03, (ours, default)
+    assert ours > 0.9
+
+
+def test_umap_kernels_are_read_from_disk_cache_by_a_new_process():
+    """What makes the first map after a restart fast: umap's kernels (not cached by
+    umap-learn itself) compiled once land in numba_cache_dir(), and a new process loads
+    them instead of compiling (numba counts a miss for every compile)."""
+    x, _ = blobs(200)
+    Projector("umap").fit(x)  # fills the cache if this is the first fit on this machine
+    for module, name in UMAP_KERNELS:
+        kernel = getattr(sys.modules[module], name)
+        assert Path(kernel.stats.cache_path).is_relative_to(numba_cache_dir())
+        assert list(Path(kernel.stats.cache_path).glob(f"*.{kernel.py_func.__name__}-*.nbi")), name
+    child = (
+        "import json, sys\n"
+        "from tests.test_embed import blobs\n"
+        "from tlcore.embed import UMAP_KERNELS, Projector\n"
+        "Projector('umap').fit(blobs(200)[0])\n"
+        "print(json.dumps({n: [sum(getattr(sys.modules[m], n).stats.cache_hits.values()),\n"
+        "                      sum(getattr(sys.modules[m], n).stats.cache_misses.values())]\n"
+        "                  for m, n in UMAP_KERNELS}))\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache_dir())}
+    out = subprocess.run([sys.executable, "-c", child], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    stats = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, (hits, misses) in stats.items():
+        assert hits >= 1 and misses == 0, (name, hits, misses)
 
 
 def test_projector_rejects_bad_input():
