@@ -111,3 +111,28 @@ def test_property_disjoint_and_exact(counts, budget, val, test, seed):
     # the test set is the same under another run seed
     assert torch.equal(sp.test, stratified_splits(y, labels_per_class=budget, val_per_class=val,
                                                   test_per_class=test, seed=seed + 1).test)
+
+
+def test_test_pool_keeps_test_images_held_out_and_training_images_out_of_it():
+    y = torch.arange(200) % 4
+    pool = torch.zeros(200, dtype=torch.bool)
+    pool[150:] = True  # like an official test split at the end
+    s = stratified_splits(y, labels_per_class=10, val_per_class=5, test_per_class=8, seed=3, test_pool=pool)
+    assert pool[s.test].all() and not pool[s.train].any() and not pool[s.val].any()
+    assert torch.bincount(y[s.test]).tolist() == [8] * 4
+    with pytest.raises(ValueError, match="held-out images"):
+        stratified_splits(y, labels_per_class=10, val_per_class=5, test_per_class=20, seed=3, test_pool=pool)
+
+
+@pytest.mark.parametrize("dataset", ["fashion_mnist_b", "synth_digits", "mnist:rotate=2"])
+def test_runs_never_score_on_a_lab_models_pretraining_images(dataset):
+    """Every lab-zoo model trains on ``lab_split``'s train part; a run on the same data
+    must take its test images from the held-out part only."""
+    from tlcore.config import RunConfig
+    from tlcore.data import load_dataset, parse_domain
+    from tlcore.models.pretrain import lab_split
+    from tlcore.rundata import prepare
+
+    data = prepare(RunConfig(dataset=dataset, labels_per_class=20, test_per_class=30))
+    pretrain, _ = lab_split(load_dataset(parse_domain(dataset).dataset))
+    assert not set(data.splits.test.tolist()) & set(pretrain.tolist())

@@ -26,7 +26,7 @@ import torch
 from tlcore.config import RunConfig
 from tlcore.features import cached_prefix, run_prefix
 from tlcore.models import build_backbone
-from tlcore.rundata import RunData, prepare
+from tlcore.rundata import SPLIT_RULE, RunData, prepare
 
 # Domain shown on the page -> the split name the trainer and the store use for it.
 SPLITS = {"source": "test", "target": "target"}
@@ -75,7 +75,7 @@ def pretrained_features(cfg: RunConfig, data: RunData | None = None) -> FeatureS
         key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
                     "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
                     "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
-                    "test": cfg.test_per_class, "oracle": False}
+                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "oracle": False}
     images = split_images(cfg, data)
     feats = {}
     for domain, imgs in images.items():

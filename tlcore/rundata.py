@@ -3,6 +3,11 @@
 The target's test split is drawn with split seed 0 whatever the run seed, so every run
 on a pair is scored on the same target images; the rest of the target pool is what an
 adaptation method may see (without labels) or the oracle may train on.
+
+Test images of a dataset some lab-zoo model was pretrained on come only from the images
+it held out (``holdout_mask``): otherwise a run of ``lab_fashion_b`` on
+``fashion_mnist_b`` would be scored partly on its own pretraining images (289 of 500
+were, before this rule). ``SPLIT_RULE`` names the rule in feature-cache keys.
 """
 
 from __future__ import annotations
@@ -12,7 +17,21 @@ from dataclasses import dataclass
 import torch
 
 from tlcore.config import RunConfig
-from tlcore.data import ImageDataset, Splits, load_domain, stratified_splits
+from tlcore.data import ImageDataset, Splits, load_domain, parse_domain, stratified_splits
+from tlcore.data.splits import holdout_mask
+
+SPLIT_RULE = "holdout-v1"  # part of every feature-cache key: bump it when the split rule changes
+
+
+def _test_pool(ds: ImageDataset, text: str) -> torch.Tensor | None:
+    """Where a run's test images may come from: the held-out images when the dataset has
+    an official test split or a lab model was pretrained on it; None (anywhere) otherwise."""
+    from tlcore.models.lab import LAB_SOURCES
+
+    pretrained_on = {spec.dataset for spec in LAB_SOURCES.values()}
+    if (ds.official_test is not None and bool(ds.official_test.any())) or parse_domain(text).dataset in pretrained_on:
+        return holdout_mask(ds.labels, ds.official_test)
+    return None
 
 
 @dataclass
@@ -44,7 +63,7 @@ def prepare(cfg: RunConfig) -> RunData:
     try:
         splits = stratified_splits(source.labels, labels_per_class=cfg.labels_per_class,
                                    val_per_class=cfg.val_per_class, test_per_class=cfg.test_per_class,
-                                   seed=cfg.seed)
+                                   seed=cfg.seed, test_pool=_test_pool(source, cfg.dataset))
     except ValueError as e:
         room = min(source.class_counts()) - cfg.val_per_class - cfg.test_per_class
         raise ValueError(f"the label budget does not fit {source.name}: {e}. Use at most {max(room, 0)} "
@@ -56,6 +75,6 @@ def prepare(cfg: RunConfig) -> RunData:
             raise ValueError(f"source {source.name} has {source.num_classes} classes but target "
                              f"{target.name} has {target.num_classes}; pick domains with the same classes")
         t = stratified_splits(target.labels, labels_per_class=None, val_per_class=0,
-                              test_per_class=cfg.test_per_class, seed=0)
+                              test_per_class=cfg.test_per_class, seed=0, test_pool=_test_pool(target, cfg.target))
         data.target, data.target_test, data.target_pool = target, t.test, t.train
     return data

@@ -30,9 +30,8 @@ from tlcore.freeze import (
     trainable_count,
 )
 from tlcore.models import Backbone, build_backbone
-from tlcore.rundata import RunData, prepare
+from tlcore.rundata import SPLIT_RULE, RunData, prepare
 from tlcore.strategies import STRATEGIES
-
 
 SNAPSHOT_PER_CLASS = 20  # images per class and domain whose features are kept every epoch
 
@@ -177,7 +176,7 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
         key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
                     "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
                     "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
-                    "test": cfg.test_per_class, "oracle": strategy.train_on_target}
+                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "oracle": strategy.train_on_target}
     gen = torch.Generator().manual_seed(cfg.seed)
     n_train = len(inputs.y_train)
     batches = (n_train + cfg.batch_size - 1) // cfg.batch_size

@@ -46,13 +46,17 @@ def stratified_splits(
     seed: int,
     split_seed: int = 0,
     class_names: Sequence[str] | None = None,
+    test_pool: torch.Tensor | None = None,
 ) -> Splits:
     """Per class: ``test_per_class`` test images (from ``split_seed``), then
     ``val_per_class`` validation and ``labels_per_class`` training images (from
     ``seed``) out of the rest; ``labels_per_class=None`` trains on all the rest.
 
-    labels: int ``[N]``. Raises ``ValueError`` for fewer than two classes, negative
-    counts, or a class too small for the requested counts (naming it).
+    labels: int ``[N]``. ``test_pool`` (bool ``[N]``, optional): test images come only from
+    where it is True and train/val images only from where it is False (``holdout_mask``:
+    images a lab-zoo model was pretrained on must never score a run). Raises
+    ``ValueError`` for fewer than two classes, negative counts, or a class too small for
+    the requested counts (naming it).
     """
     y = torch.as_tensor(np.asarray(labels)).reshape(-1)
     if y.dtype.is_floating_point or y.dtype == torch.bool:
@@ -70,7 +74,19 @@ def stratified_splits(
 
     need_train = labels_per_class if labels_per_class is not None else 1
     need = test_per_class + val_per_class + need_train
+    pool = None if test_pool is None else torch.as_tensor(test_pool).reshape(-1).numpy().astype(bool)
+    if pool is not None and len(pool) != len(y_np):
+        raise ValueError(f"test_pool has {len(pool)} entries for {len(y_np)} labels")
     for c, n in zip(classes, counts, strict=True):
+        if pool is not None:
+            n_test = int(pool[y_np == c].sum())
+            n_rest = int(n - n_test)
+            if n_test < test_per_class or n_rest < val_per_class + need_train:
+                raise ValueError(
+                    f"class {_class_name(int(c), class_names)} has {n_test} held-out images for "
+                    f"{test_per_class} test and {n_rest} others for {val_per_class} val + "
+                    f"{need_train} train per class")
+            continue
         if n < need:
             train_txt = (f"{labels_per_class} train" if labels_per_class is not None
                          else "at least 1 train")
@@ -83,9 +99,15 @@ def stratified_splits(
     train, val, test = [], [], []
     for c in classes:
         idx = np.flatnonzero(y_np == c)  # sorted, so the draw depends only on the labels
-        idx = np.random.default_rng([split_seed, int(c)]).permutation(idx)
-        test.append(idx[:test_per_class])
-        rest = np.random.default_rng([seed, int(c), 1]).permutation(np.sort(idx[test_per_class:]))
+        if pool is None:
+            idx = np.random.default_rng([split_seed, int(c)]).permutation(idx)
+            test.append(idx[:test_per_class])
+            others = idx[test_per_class:]
+        else:
+            held = np.random.default_rng([split_seed, int(c)]).permutation(idx[pool[idx]])
+            test.append(held[:test_per_class])
+            others = idx[~pool[idx]]
+        rest = np.random.default_rng([seed, int(c), 1]).permutation(np.sort(others))
         val.append(rest[:val_per_class])
         stop = None if labels_per_class is None else val_per_class + labels_per_class
         train.append(rest[val_per_class:stop])
@@ -94,3 +116,20 @@ def stratified_splits(
         return torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64))
 
     return Splits(train=cat(train), val=cat(val), test=cat(test))
+
+
+def holdout_mask(labels: torch.Tensor, official_test: torch.Tensor | None) -> torch.Tensor:
+    """bool ``[N]``: the images the lab zoo never pretrains on, which runs score on.
+
+    The source's official test split where it has one (MNIST, Fashion-MNIST, MNIST-M);
+    else a fifth of each class's smallest count per class (at least one), drawn with
+    split seed 0."""
+    if official_test is not None and bool(official_test.any()):
+        return official_test.clone()
+    y = torch.as_tensor(labels)
+    per_class = int(torch.bincount(y).min())
+    s = stratified_splits(y, labels_per_class=None, val_per_class=0,
+                          test_per_class=max(1, per_class // 5), seed=0)
+    mask = torch.zeros(len(y), dtype=torch.bool)
+    mask[s.test] = True
+    return mask

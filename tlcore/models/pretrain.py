@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from tlcore.augment import random_shift
-from tlcore.data import ImageDataset, load_dataset, stratified_splits
+from tlcore.data import ImageDataset, load_dataset
+from tlcore.data.splits import holdout_mask
 from tlcore.paths import sha256_file
 
 from .base import GroupedNet
@@ -27,15 +28,10 @@ Progress = Callable[[str], None]
 
 def lab_split(ds: ImageDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, test) indices: the source's official test split where it has one,
-    else a stratified 20% held out with split seed 0."""
-    if ds.official_test is not None and bool(ds.official_test.any()):
-        test = torch.nonzero(ds.official_test).flatten()
-        train = torch.nonzero(~ds.official_test).flatten()
-        return train, test
-    per_class = min(ds.class_counts())
-    s = stratified_splits(ds.labels, labels_per_class=None, val_per_class=0,
-                          test_per_class=max(1, per_class // 5), seed=seed)
-    return s.train, s.test
+    else a stratified 20% held out with split seed 0 (``holdout_mask``; runs score on the
+    same held-out images, so a lab model is never tested on what it learnt)."""
+    held = holdout_mask(ds.labels, ds.official_test)
+    return torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """Strategy registry: one file per strategy, all run by the same trainer."""
 
-from . import adaptation, bitfit, feature_extraction, finetune, gradual, lp_ft, scratch  # noqa: F401
+from . import adaptation, bitfit, feature_extraction, finetune, gradual, lp_ft, scratch, transplant  # noqa: F401
 from .base import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy"]
