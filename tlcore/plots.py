@@ -12,7 +12,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 METRIC_TITLES = {
     "val_acc": "validation accuracy", "train_acc": "training accuracy", "target_acc": "target accuracy",
     "train_loss": "training loss", "val_loss": "validation loss", "target_loss": "target loss",
-    "domain_acc": "domain discriminator accuracy", "a_distance": "proxy A-distance (0 = domains indistinguishable)",
+    "domain_acc": "domain discriminator accuracy", "test_acc": "test accuracy", "a_distance": "proxy A-distance (0 = domains indistinguishable)",
 }
 
 
@@ -24,7 +24,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: int = 360,
            reference: tuple[float, str] | None = None) -> go.Figure:
-    """Learning curves. Each series: ``label``, ``x``, ``mean`` and optional ``lo``/``hi`` band.
+    """Learning curves. Each series: ``label``, ``x``, ``mean`` and optional ``lo``/``hi`` band
+    (drawn when ``n`` > 1), ``color`` and ``dash`` ("dash" for published reference numbers).
     ``reference`` = (y, text) draws a dashed horizontal line, e.g. chance level."""
     fig = go.Figure()
     for i, s in enumerate(series):
@@ -34,7 +35,8 @@ def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: 
                                      fill="toself", fillcolor=_rgba(color, 0.15), line={"width": 0}, mode="lines",
                                      hoverinfo="skip", showlegend=False, name=f"{s['label']} band"))
         fig.add_trace(go.Scatter(x=s["x"], y=s["mean"], mode="lines+markers", name=s["label"],
-                                 line={"color": color, "width": 2}, marker={"size": 5}))
+                                 line={"color": s.get("color", color), "width": 2, "dash": s.get("dash", "solid")},
+                                 marker={"size": 5}))
     title = METRIC_TITLES.get(metric, metric)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, title=title,
                       xaxis_title=x_title, yaxis_title=title, legend={"orientation": "h", "y": -0.25},
@@ -158,6 +160,74 @@ def embedding(panels: Sequence[tuple[str, dict]], color_by: str = "domain", axis
                      title_text=f"{axis_prefix} 1" if axis_prefix else None)
     fig.update_yaxes(showticklabels=bool(axis_prefix), zeroline=False)
     fig.update_yaxes(title_text=f"{axis_prefix} 2" if axis_prefix else None, row=1, col=1)
+    return fig
+
+
+def strategy_grid(x: float, y: float, x_split: float, y_split: float, cells: dict[tuple[int, int], str],
+                  x_title: str, y_title: str, point_text: str = "your target", y_max: float = 2.0) -> go.Figure:
+    """The size x similarity grid: four shaded cells with their advice and the user's point.
+
+    ``x`` is drawn on a log axis (labelled images); ``cells[(col, row)]`` is the text of a
+    cell (col 0 = small, row 0 = the lower half of ``y``)."""
+    import math
+
+    x_lo, x_hi = 1.0, max(x * 4, x_split * 30)
+    fig = go.Figure()
+    shades = ["rgba(31,119,180,0.10)", "rgba(255,127,14,0.10)", "rgba(44,160,44,0.10)", "rgba(148,103,189,0.10)"]
+    for (col, row), text in cells.items():
+        x0, x1 = (x_lo, x_split) if col == 0 else (x_split, x_hi)
+        y0, y1 = (0.0, y_split) if row == 0 else (y_split, y_max)
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line={"width": 0},
+                      fillcolor=shades[(col * 2 + row) % len(shades)], layer="below")
+        fig.add_annotation(x=math.log10(math.sqrt(x0 * x1)), y=(y0 + y1) / 2, text=text, showarrow=False,
+                           font={"size": 13, "color": "#444"})
+    fig.add_trace(go.Scatter(x=[x], y=[min(max(y, 0.0), y_max)], mode="markers+text", text=[point_text],
+                             textposition="top center", marker={"size": 16, "color": "#d62728", "symbol": "star"},
+                             name=point_text, hovertemplate=f"{x_title}: %{{x:,.0f}}<br>{y_title}: {y:.2f}<extra></extra>"))
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
+                      xaxis={"type": "log", "title": x_title, "range": [0, math.log10(x_hi)]},
+                      yaxis={"title": y_title, "range": [0, y_max]})
+    return fig
+
+
+def ranking(labels: Sequence[str], predicted: Sequence[int], actual: Sequence[int], title: str) -> go.Figure:
+    """Predicted vs actual rank per item (1 = best) as a slope chart: crossing lines are
+    where the prediction was wrong."""
+    fig = go.Figure()
+    for i, (name, p, a) in enumerate(zip(labels, predicted, actual, strict=True)):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=["predicted", "actual"], y=[p, a], mode="lines+markers+text", name=name,
+                                 text=[name, name], textposition=["middle left", "middle right"],
+                                 line={"color": color, "width": 3}, marker={"size": 10}))
+    n = len(labels)
+    fig.update_layout(title=title, height=max(240, 70 * n), showlegend=False, margin={"l": 140, "r": 140, "t": 40, "b": 10},
+                      yaxis={"autorange": "reversed", "tickvals": list(range(1, n + 1)), "title": "rank (1 = best)"})
+    return fig
+
+
+def budget(series: Sequence[dict], crossover: tuple[int, str] | None = None) -> go.Figure:
+    """Test accuracy against labelled images per class (log axis), bands over seeds; a
+    dotted line where one strategy overtakes another for good."""
+    fig = curves(series, "test_acc", x_title="labelled images per class (k)")
+    fig.update_xaxes(type="log")
+    fig.update_layout(title="test accuracy against the label budget", yaxis_title="test accuracy")
+    if crossover is not None:
+        fig.add_vline(x=crossover[0], line_dash="dot", line_color="#555", annotation_text=crossover[1],
+                      annotation_position="top left")
+    return fig
+
+
+def yosinski(series: Sequence[dict], paper: Sequence[dict]) -> go.Figure:
+    """Our four arms against depth (share of copyable layers copied), beside the paper's
+    points (hollow markers, on the same depth axis but their own accuracy scale)."""
+    fig = curves(series, "test_acc", x_title="copied layers, as a share of the network's depth (n / total)")
+    fig.update_layout(title="copy n layers, then freeze (AnB, BnB) or fine-tune (AnB+, BnB+)",
+                      yaxis_title="test accuracy on B")
+    for p in paper:
+        fig.add_trace(go.Scatter(x=p["x"], y=p["y"], mode="markers+lines" if len(p["x"]) > 1 else "markers",
+                                 name=p["label"], line={"dash": "dash", "color": p.get("color", "#7f7f7f")},
+                                 marker={"symbol": "circle-open", "size": 11, "color": p.get("color", "#7f7f7f")}))
+    fig.update_yaxes(range=None, autorange=True, tickformat=".0%")
     return fig
 
 

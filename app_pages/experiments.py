@@ -1,0 +1,125 @@
+"""Experiments a teacher can run live: the label-budget sweep and the Yosinski lab."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore import experiments as ex
+from tlcore import plots
+from tlcore.compare import CLASSIC
+from ui.grid_view import live_grid
+from ui.state import get_setup, show_notices
+from ui.store import get_store, submit
+
+TITLES = {"scratch": "From scratch", "feature_extraction": "Feature extraction", "finetune_all": "Fine-tune all"}
+ARM_COLORS = {"AnB": plots.PALETTE[3], "AnB+": plots.PALETTE[1], "BnB": plots.PALETTE[0], "BnB+": plots.PALETTE[2]}
+
+st.title("Experiments")
+show_notices()
+budget_tab, yos_tab = st.tabs(["Label budget", "Yosinski lab"])
+
+
+def _stored(configs) -> list[str]:
+    store = get_store()
+    return [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
+
+
+def draw_budget(recs, finished: bool) -> None:
+    try:
+        summary = ex.budget_summary(recs)
+    except ValueError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    if not summary:
+        st.caption("The chart appears as soon as the first runs finish.")
+        return
+    series = [{"label": TITLES.get(s, s), "x": c["k"], "mean": c["mean"], "lo": c["lo"], "hi": c["hi"],
+               "n": max(c["n_seeds"])} for s, c in summary.items()]
+    cross = None
+    if finished and {"feature_extraction", "finetune_all"} <= set(summary):
+        k = ex.crossover(summary, "feature_extraction", "finetune_all")
+        if k is not None:
+            cross = (k, f"fine-tuning ahead from k={k}")
+    st.plotly_chart(plots.budget(series, cross), key="exp_budget_chart", config=plots.CHART_CONFIG)
+    if finished and cross is None and {"feature_extraction", "finetune_all"} <= set(summary):
+        st.markdown("**No crossover here:** fine-tuning is not ahead of feature extraction at the largest "
+                    "budget run. Try larger k, or a backbone pretrained on a less similar task.")
+    elif cross:
+        st.markdown(f"**Crossover:** from k = {cross[0]} labelled images per class on, fine-tuning all layers "
+                    "beats feature extraction (mean over seeds; the bands show min to max).")
+
+
+with budget_tab:
+    st.markdown("How many labels does each strategy need? The same backbone and data at budgets of k "
+                "labelled images per class, several seeds each. Expect frozen features to lead when "
+                "labels are few and fine-tuning to overtake them as k grows; see where, if at all, that "
+                "happens here.")
+    cfg = get_setup()
+    c1, c2, c3 = st.columns(3)
+    ks = c1.multiselect("Budgets k", [1, 2, 5, 10, 25, 50, 100, 200, 500], default=[1, 5, 10, 25, 50],
+                        key="exp_ks")
+    strategies = c2.multiselect("Strategies", list(CLASSIC), default=list(CLASSIC), format_func=TITLES.get,
+                                key="exp_strats")
+    seeds = c3.multiselect("Seeds", list(range(5)), default=[0, 1, 2], key="exp_seeds")
+    st.caption(f"Backbone `{cfg.backbone}` on `{cfg.dataset}`, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+               "head LR " f"{cfg.lr:g} (set these on the Data, Model and Train pages).")
+    configs, note = [], ""
+    if ks and strategies and seeds:
+        try:
+            fit, too_big, cap = ex.fit_ks(cfg, ks)
+            if too_big:
+                note = f"{cfg.dataset} allows at most {cap} labels per class: k = {too_big} left out."
+            configs = ex.budget_configs(cfg, fit, strategies, seeds)
+        except (ValueError, KeyError, OSError) as e:
+            st.error(f"Cannot set up the sweep: {e}", icon=":material/error:")
+    if note:
+        st.info(note, icon=":material/info:")
+    if st.button(f"Run the sweep ({len(configs)} runs)", type="primary", disabled=not configs,
+                 key="exp_budget_run", icon=":material/play_arrow:"):
+        st.session_state["exp_budget_ids"] = submit(configs)
+    ids = st.session_state.get("exp_budget_ids") or _stored(configs)
+    if ids:
+        live_grid(ids, "exp_budget", draw_budget)
+
+
+def draw_yosinski(recs, finished: bool) -> None:
+    summary = ex.yosinski_summary(recs)
+    if not summary["arms"]:
+        st.caption("The chart appears as soon as the first runs finish.")
+        return
+    series = [{"label": arm, "x": c["depth"], "mean": c["mean"], "lo": c["lo"], "hi": c["hi"],
+               "n": max(c["n_seeds"]), "color": ARM_COLORS[arm]} for arm, c in summary["arms"].items()]
+    p = ex.YOSINSKI_PAPER
+    pts = {q["arm"]: q for q in p["points"]}
+    paper = [{"label": "paper: base B (ImageNet)", "x": [0.0], "y": [pts["base"]["top1"]]},
+             {"label": "paper: AnB at n=7 of 7", "x": [1.0], "y": [pts["AnB"]["top1"]], "color": ARM_COLORS["AnB"]},
+             {"label": "paper: AnB+ (about, every n)", "x": [0.0, 1.0], "y": [pts["AnB+"]["top1"]] * 2,
+              "color": ARM_COLORS["AnB+"]}]
+    st.plotly_chart(plots.yosinski(series, paper), key="exp_yos_chart", config=plots.CHART_CONFIG)
+    if finished and (text := ex.yosinski_verdict(summary)):
+        st.markdown(f"**{text}**")
+    st.caption(f"Hollow markers: {ex.paper_text()}. {p['setting']}")
+
+
+with yos_tab:
+    st.markdown(
+        "Yosinski et al. (2014) asked which layers are general and which are specific. Train a network on "
+        "task A (five clothing classes), copy its first n layer groups into a network for task B (the other "
+        "five), re-initialise the rest, and train on B with the copied groups **frozen** (AnB) or "
+        "**fine-tuned** (AnB+). BnB and BnB+ copy from a network trained on B itself: the control.")
+    base = ex.YOSINSKI_BASE
+    c1, c2 = st.columns(2)
+    yseeds = c1.multiselect("Seeds", list(range(5)), default=[0], key="exp_yos_seeds")
+    c2.caption(f"Target `{ex.YOSINSKI_TARGET}`, {base.labels_per_class} labels per class, {base.epochs} epochs, "
+               f"batch {base.batch_size}, Adam {base.lr:g}; n = 0 to {len(ex.body_groups())} of the lab "
+               "network's groups (stem, block1, block2, block3).")
+    yconfigs = (ex.yosinski_configs(seeds=yseeds, epochs=base.epochs, labels_per_class=base.labels_per_class,
+                                    base=base) if yseeds else [])
+    if st.button(f"Run the grid ({len(yconfigs)} runs)", type="primary", disabled=not yconfigs,
+                 key="exp_yos_run", icon=":material/play_arrow:"):
+        st.session_state["exp_yos_ids"] = submit(yconfigs)
+    yids = st.session_state.get("exp_yos_ids") or _stored(yconfigs)
+    if yids:
+        live_grid(yids, "exp_yos", draw_yosinski)
+    else:
+        st.caption("Not run yet: about 17 short runs per seed (a few minutes on 2 cores).")

@@ -1,0 +1,90 @@
+"""The Experiments page end to end in AppTest, with small budgets: press Run, the app's
+worker trains the grid, the page draws the label-budget curves (with the crossover
+sentence the engine computes) and the Yosinski chart (four arms beside the paper's
+points, with the verdict), all read back from the stored runs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.test_page_compare import app_for
+from tlcore import experiments as ex
+from tlcore.config import RunConfig
+from tlcore.runs import FINAL, Store
+from tlcore.urlstate import config_to_params
+
+SETUP = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=5, val_per_class=5,
+                  test_per_class=10, epochs=2, batch_size=16)
+YOS = ex.YOSINSKI_BASE.replace(labels_per_class=5, val_per_class=5, test_per_class=10, epochs=1)
+
+
+def wait_done(root, n: int, timeout: float = 600) -> list:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        recs = Store(root).list()
+        if len(recs) >= n and all(r.status in FINAL for r in recs):
+            return recs
+        time.sleep(1)
+    raise AssertionError(f"runs not finished: {[(r.config.strategy, r.status) for r in Store(root).list()]}")
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def open_page(root, monkeypatch):
+    monkeypatch.setattr(ex, "YOSINSKI_BASE", YOS)
+    at = app_for(root, monkeypatch)
+    for k, v in config_to_params(SETUP).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("app_pages/experiments.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.slow
+def test_label_budget_sweep_runs_and_draws(tmp_path, monkeypatch):
+    at = open_page(tmp_path, monkeypatch)
+    at.multiselect(key="exp_ks").set_value([1, 5]).run()
+    at.multiselect(key="exp_seeds").set_value([0, 1]).run()
+    at.button(key="exp_budget_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    recs = wait_done(tmp_path, 12)
+    assert all(r.status == "done" for r in recs), [(r.config.strategy, r.status, r.message) for r in recs]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    fig = next(f for f in charts(at) if "label budget" in f["layout"]["title"]["text"])
+    lines = {t["name"]: t for t in fig["data"] if not t["name"].endswith("band")}
+    assert set(lines) == {"From scratch", "Feature extraction", "Fine-tune all"}
+    summary = ex.budget_summary(recs)
+    for s, name in (("scratch", "From scratch"), ("feature_extraction", "Feature extraction")):
+        assert lines[name]["x"] == [1, 5]
+        assert lines[name]["y"] == pytest.approx(summary[s]["mean"])
+    k = ex.crossover(summary, "feature_extraction", "finetune_all")
+    text = " ".join(m.value for m in at.markdown)
+    assert (f"from k = {k}" in text) if k is not None else ("No crossover here" in text)
+
+
+@pytest.mark.slow
+def test_yosinski_grid_runs_and_draws_beside_the_paper(tmp_path, monkeypatch):
+    at = open_page(tmp_path, monkeypatch)
+    n = len(ex.yosinski_configs(seeds=[0], epochs=YOS.epochs, labels_per_class=YOS.labels_per_class, base=YOS))
+    assert n == 17
+    at.button(key="exp_yos_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    recs = wait_done(tmp_path, n)
+    assert all(r.status == "done" for r in recs), [(r.config.strategy, r.status, r.message) for r in recs]
+    at.run()
+    fig = next(f for f in charts(at) if "copy n layers" in f["layout"]["title"]["text"])
+    names = [t["name"] for t in fig["data"]]
+    for arm in ("AnB", "AnB+", "BnB", "BnB+"):
+        assert arm in names
+    assert any(nm.startswith("paper:") for nm in names)
+    anb = next(t for t in fig["data"] if t["name"] == "AnB")
+    assert anb["x"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert anb["y"] == pytest.approx(ex.yosinski_summary(recs)["arms"]["AnB"]["mean"])
+    assert any("AnB" in m.value and "base" in m.value for m in at.markdown)

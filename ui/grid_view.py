@@ -1,0 +1,48 @@
+"""A compact live view for experiments that queue dozens of runs (a label-budget sweep,
+the Yosinski grid): one progress bar for the whole grid instead of one per run, and the
+experiment's chart redrawn from the runs finished so far, so a class sees it fill in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from tlcore.runs import FINAL, RunRecord
+from ui.runview import records
+from ui.store import get_store
+
+
+def live_grid(ids: Sequence[str], key: str, draw: Callable[[list[RunRecord], bool], None]) -> list[RunRecord]:
+    """Poll ``ids`` every 1.5 s while any is queued or running; ``draw(records, finished)``
+    renders the experiment from the records so far."""
+    recs = records(ids)
+    active = any(r.status not in FINAL for r in recs)
+
+    @st.fragment(run_every=1.5 if active else None)
+    def view() -> None:
+        now = records(ids)
+        n_done = sum(r.status in FINAL for r in now)
+        finished = bool(now) and n_done == len(now)
+        running = [r for r in now if r.status == "running"]
+        if not finished:
+            text = f"{n_done} of {len(now)} runs finished"
+            if running:
+                r = running[0]
+                text += f"; now {r.config.strategy}, {r.config.labels_per_class} labels/class, seed {r.config.seed}"
+            c1, c2 = st.columns([5, 1])
+            c1.progress(n_done / max(1, len(now)), text=text)
+            if c2.button("Stop all", key=f"{key}_stop", icon=":material/stop:"):
+                for r in now:
+                    if r.status in ("queued", "running"):
+                        get_store().request_cancel(r.id)
+        bad = [r for r in now if r.status in FINAL and r.status != "done"]
+        if bad:
+            st.warning(f"{len(bad)} runs did not finish ({', '.join(sorted({r.status for r in bad}))}); "
+                       "the chart leaves them out. Re-run them from the Train page.", icon=":material/warning:")
+        draw(now, finished)
+        if active and finished:
+            st.rerun()  # a full rerun stops the polling
+
+    view()
+    return recs
