@@ -23,6 +23,7 @@ PAGES = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/join_inner:"),
+    st.Page("app_pages/advisor.py", title="Strategy advisor", icon=":material/psychology:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
 ]

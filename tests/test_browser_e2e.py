@@ -137,3 +137,64 @@ def test_domain_adaptation_page_runs_a_study_and_draws_it(tmp_path):
         page.get_by_text(re.compile(r"Source only · epoch \d")).first.wait_for(timeout=240_000)
         assert page.locator(".js-plotly-plot").count() >= 4
         shot(page, "adapt")
+
+
+def _slider_to_min(page, label: str) -> None:
+    box = page.get_by_test_id("stSlider").filter(has_text=label)
+    box.get_by_role("slider").focus()
+    page.keyboard.press("Home")
+    wait_idle(page)
+
+
+def test_experiments_page_runs_both_grids_with_small_budgets(tmp_path):
+    """Label budget on a tiny setup from a link, then the Yosinski grid at its smallest
+    budget: each fills its chart from the stored runs and says what it found."""
+    from urllib.parse import urlencode
+
+    from tests.test_page_experiments import SETUP
+    from tlcore.urlstate import config_to_params
+
+    with streamlit_server(tmp_path / "data") as url, browser_page() as page:
+        page.goto(f"{url}/experiments?{urlencode(config_to_params(SETUP.replace(epochs=1)))}")
+        page.get_by_role("heading", name="Experiments").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.get_by_role("button", name=re.compile(r"Run the sweep")).click()
+        page.get_by_text(re.compile(r"Crossover:|No crossover here")).wait_for(timeout=600_000)
+        wait_idle(page)
+        assert not page.get_by_test_id("stException").count()
+        shot(page, "experiments_budget")
+
+        page.get_by_role("tab", name="Yosinski lab").click()
+        wait_idle(page)
+        _slider_to_min(page, "Labels per class")
+        _slider_to_min(page, "Epochs")
+        page.get_by_role("button", name=re.compile(r"Run the grid \(17 runs\)")).click()
+        page.get_by_text(re.compile(r"points below base|does not fall below base|stays at or above base|"
+                                    r"falls below base at")).first.wait_for(timeout=600_000)
+        wait_idle(page)
+        assert not page.get_by_test_id("stException").count()
+        shot(page, "experiments_yosinski")
+
+
+def test_advisor_scores_advises_and_checks(tmp_path):
+    """The advisor from a link: score, read the advice and grid, run the check, see
+    predicted vs actual rankings and where the prediction was wrong (if it was)."""
+    from urllib.parse import urlencode
+
+    from tests.test_page_advisor import TASK
+    from tlcore.urlstate import config_to_params
+
+    with streamlit_server(tmp_path / "data") as url, browser_page() as page:
+        page.goto(f"{url}/advisor?{urlencode(config_to_params(TASK))}")
+        page.get_by_role("heading", name="Strategy advisor").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.get_by_role("button", name="Score and advise").click()
+        page.get_by_text("Backbones ranked by transferability").wait_for(timeout=300_000)
+        wait_idle(page)
+        page.get_by_role("button", name=re.compile(r"Run \d+ runs and compare")).click()
+        page.get_by_text(re.compile(r"prediction was right|Where the \w+ prediction was wrong")).first.wait_for(
+            timeout=600_000)
+        wait_idle(page)
+        assert not page.get_by_test_id("stException").count()
+        assert "Kendall's tau" in page.inner_text("body")
+        shot(page, "advisor")

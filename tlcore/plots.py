@@ -192,15 +192,19 @@ def strategy_grid(x: float, y: float, x_split: float, y_split: float, cells: dic
 
 def ranking(labels: Sequence[str], predicted: Sequence[int], actual: Sequence[int], title: str) -> go.Figure:
     """Predicted vs actual rank per item (1 = best) as a slope chart: crossing lines are
-    where the prediction was wrong."""
+    where the prediction was wrong. Names sit outside the two columns of points."""
     fig = go.Figure()
     for i, (name, p, a) in enumerate(zip(labels, predicted, actual, strict=True)):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=["predicted", "actual"], y=[p, a], mode="lines+markers+text", name=name,
+        fig.add_trace(go.Scatter(x=[0, 1], y=[p, a], mode="lines+markers+text", name=name,
                                  text=[name, name], textposition=["middle left", "middle right"],
-                                 line={"color": color, "width": 3}, marker={"size": 10}))
+                                 textfont={"color": color}, line={"color": color, "width": 3}, marker={"size": 10},
+                                 hovertemplate=f"{name}: predicted #{p}, actual #{a}<extra></extra>"))
     n = len(labels)
-    fig.update_layout(title=title, height=max(240, 70 * n), showlegend=False, margin={"l": 140, "r": 140, "t": 40, "b": 10},
+    fig.update_layout(title=title, height=max(240, 60 * n + 80), showlegend=False,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis={"range": [-1.1, 2.1], "tickvals": [0, 1], "ticktext": ["predicted", "actual"],
+                             "showgrid": False, "zeroline": False},
                       yaxis={"autorange": "reversed", "tickvals": list(range(1, n + 1)), "title": "rank (1 = best)"})
     return fig
 
@@ -209,7 +213,8 @@ def budget(series: Sequence[dict], crossover: tuple[int, str] | None = None) -> 
     """Test accuracy against labelled images per class (log axis), bands over seeds; a
     dotted line where one strategy overtakes another for good."""
     fig = curves(series, "test_acc", x_title="labelled images per class (k)")
-    fig.update_xaxes(type="log")
+    ks = sorted({k for s in series for k in s["x"]})
+    fig.update_xaxes(type="log", tickvals=ks, ticktext=[str(k) for k in ks])
     fig.update_layout(title="test accuracy against the label budget", yaxis_title="test accuracy")
     if crossover is not None:
         fig.add_vline(x=crossover[0], line_dash="dot", line_color="#555", annotation_text=crossover[1],
