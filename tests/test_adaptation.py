@@ -96,3 +96,27 @@ def test_study_summary_and_verdict(results):
     assert len(cfgs) == 8 and len({c.run_id() for c in cfgs}) == 8
     with pytest.raises(ValueError, match="target"):
         study_configs(PAIR.replace(target=None))
+
+
+@pytest.mark.slow
+def test_dann_gains_on_mnist_to_mnist_m_on_a_reduced_budget():
+    """The reproduction's claim in small: with the study's defaults but half the epochs and
+    fewer target images, DANN still beats source-only on MNIST-M's test images by 10
+    points, and its discriminator stays in the game (not pinned at 0 or 100%)."""
+    from tlcore.transfer.adapt_study import DEFAULT
+
+    cfg = DEFAULT.replace(labels_per_class=REDUCED["labels_per_class"], epochs=REDUCED["epochs"],
+                          test_per_class=REDUCED["test_per_class"],
+                          extra=(("target_pool_max", REDUCED["target_pool_max"]),))
+    so = run(cfg.replace(strategy="source_only"))
+    dann = run(cfg.replace(strategy="dann"))
+    assert so.status == dann.status == "done"
+    gain = dann.metrics["target_accuracy"] - so.metrics["target_accuracy"]
+    assert gain >= REDUCED["min_gain"], (so.metrics["target_accuracy"], dann.metrics["target_accuracy"])
+    assert 0.2 < dann.history[-1]["domain_acc"] < 0.98
+
+
+# Measured here (2 cores, idle): source-only 0.377 vs DANN 0.603 for seed 0 (0.437 vs 0.633
+# for seed 1), both runs together ~18 s. At 30 labels per class the gain shrank to ~1 point:
+# short training on few MNIST labels keeps more of the font-digit features' colour tolerance.
+REDUCED = {"labels_per_class": 100, "epochs": 4, "test_per_class": 30, "target_pool_max": 3000.0, "min_gain": 0.10}

@@ -71,7 +71,7 @@ def test_stored_study_is_summarised_and_drawn(store_root, monkeypatch):
         assert row["A-distance after"] == pytest.approx(recs[method].metrics["a_distance_after"])
     assert any("DANN" in m.value and "source-only" in m.value for m in at.markdown)
     titles = " | ".join(charts(at))
-    for want in ("target accuracy", "domain discriminator accuracy", "proxy A-distance"):
+    for want in ("target accuracy", "domain discriminator accuracy", "proxy A-distance"):  # live view + results
         assert want in titles, titles
     disc = next(f for t, f in charts(at).items() if t.startswith("domain discriminator"))
     assert [t["name"] for t in disc["data"]] == ["DANN"]  # only DANN has a discriminator

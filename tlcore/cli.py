@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -221,6 +222,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     methods = args.methods.split(",")
     store = _store(args)
     t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]
     recs = []
     cfgs = da.study_configs(base, methods, seeds)
     for i, cfg in enumerate(cfgs, 1):
@@ -233,7 +235,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     rows = da.summarise(recs)
     wall = time.perf_counter() - t0
     if args.record:
-        _record_study(args, base, rows, recs, wall)
+        _record_study(args, base, rows, recs, wall, load_start)
     if args.json:
         print(json.dumps({"pair": [base.dataset, base.target], "config": base.to_dict(), "seeds": seeds,
                           "rows": [r.to_dict() for r in rows], "gain": da.gain(rows),
@@ -248,18 +250,30 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "done" for r in recs) else 1
 
 
-def _record_study(args, base, rows, recs, wall: float) -> None:
+def _record_study(args, base, rows, recs, wall: float, load_start: float) -> None:
     """Write the study as JSON for the page and README (``assets/results/adapt_*.json``)."""
     import os
     import platform
+    import shlex
     from datetime import date
 
     from tlcore.transfer import adapt_study as da
 
-    cmd = "python -m tlcore adapt " + " ".join(a for a in sys.argv[2:] if not a.startswith("--record")
-                                               and a != args.record)
+    argv, kept, skip = sys.argv[2:], [], False
+    for a in argv:  # the command that reproduces the numbers: where they are stored is not part of it
+        if skip:
+            skip = False
+            continue
+        flag = a.split("=", 1)[0]
+        if flag in ("--store", "--record", "--title"):
+            skip = "=" not in a
+            continue
+        if flag not in ("--quiet", "--rerun"):
+            kept.append(a)
     out = {"title": args.title or f"{base.dataset} -> {base.target}", "date": date.today().isoformat(),
-           "command": cmd.strip(), "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
+           "command": shlex.join(["python", "-m", "tlcore", "adapt", *kept]),
+           "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
+           "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
            "wall_seconds": wall, "run_seconds": sum(r.seconds or 0.0 for r in recs),
            "config": base.to_dict(), "rows": [r.to_dict() for r in rows], "gain": da.gain(rows),
            "verdict": da.verdict(rows)}
@@ -351,6 +365,42 @@ def _run_grid(store, cfgs, args, describe) -> list:
             print(f"tlcore: {describe(cfg)} seed {cfg.seed} ended {rec.status}: {rec.message}", file=sys.stderr)
         recs.append(rec)
     return recs
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    """Size x similarity, backbone scores and the advised strategy; with --check, run the
+    candidates through the store and report predicted vs actual rankings (Kendall's tau)."""
+    from tlcore.config import RunConfig
+    from tlcore.transfer import advisor as adv
+
+    cfg = RunConfig(backbone=args.backbone, dataset=args.dataset, labels_per_class=args.labels_per_class or None,
+                    epochs=args.epochs, seed=0)
+    from tlcore.models import BACKBONES
+
+    backbones = (args.backbones.split(",") if args.backbones else
+                 [b.name for b in BACKBONES if b.weights[b.default_weights].check().available])
+    advice = adv.advise(cfg, backbones, primary=args.primary)
+    out = {"advice": advice.to_dict()}
+    lines = [advice.reason, "", "| rank | backbone | " + " | ".join(advice.backbone_scores[0].scores) + " | s |",
+             "|---|---|" + "---|" * (len(advice.backbone_scores[0].scores) + 1)]
+    for b in advice.backbone_scores:
+        vals = " | ".join("-" if v is None else f"{v:.4f}" for v in b.scores.values())
+        lines.append(f"| {b.rank or '-'} | {b.backbone} | {vals} | {b.seconds:.1f} |")
+    if args.check:
+        store = _store(args)
+        seeds = [int(x) for x in args.seeds.split(",")]
+        recs = [_run_stored(store, c, False, True)[0] for c in adv.candidate_configs(cfg, advice, seeds)]
+        result = adv.check(advice, recs)
+        out["check"] = result.to_dict()
+        for rc in (result.strategies, result.backbones):
+            if rc is None:
+                continue
+            lines += ["", f"{rc.axis}: predicted {' > '.join(rc.predicted)}",
+                      f"{rc.axis}: actual    {' > '.join(f'{n} ({rc.accuracy[n]:.3f})' for n in rc.actual)}",
+                      f"{rc.axis}: Kendall's tau {rc.tau:+.2f}"]
+            lines += [f"  - {d.text()}" for d in rc.disagreements]
+    _print(out, args.json, lines)
+    return 0
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
@@ -525,6 +575,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the study as JSON (the app shows assets/results/adapt_*.json)")
     s.add_argument("--title", default=None, help="title for --record")
     s.set_defaults(func=cmd_adapt)
+
+    s = sub.add_parser("advise", help="strategy advisor: size x similarity, backbone scores, the advised "
+                                      "strategy; --check runs the candidates and reports Kendall's tau")
+    s.add_argument("--dataset", default="mnist")
+    s.add_argument("--backbone", default="lab_synth_digits", help="the backbone the similarity is measured in")
+    s.add_argument("--backbones", default=None, help="comma-separated candidates (default: every available one)")
+    s.add_argument("--labels-per-class", type=int, default=10)
+    s.add_argument("--epochs", type=int, default=15)
+    s.add_argument("--primary", default="logme", help="score that ranks backbones")
+    s.add_argument("--check", action="store_true", help="run the candidate strategies and backbones")
+    s.add_argument("--seeds", default="0")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_advise)
 
     s = sub.add_parser("budget", help="label-budget curves: test accuracy against labels per class k "
                                       "for several strategies over seeds, and where they cross")

@@ -71,20 +71,22 @@ def summary(recs: Sequence[RunRecord]) -> None:
 
 
 def curves(recs: Sequence[RunRecord]) -> None:
+    """Discriminator accuracy (DANN) and A-distance per epoch; the live view above already
+    draws target accuracy per epoch."""
     left, right = st.columns(2)
-    left.plotly_chart(plots.curves(_series(recs, "target_acc"), "target_acc"), key="da_target_curves")
     dann = [r for r in recs if any("domain_acc" in h for h in r.history)]
     if dann:
-        right.plotly_chart(plots.curves(_series(dann, "domain_acc"), "domain_acc",
-                                        reference=(0.5, "chance: domains indistinguishable")),
-                           key="da_domain_curves")
-        right.caption("DANN's discriminator tells source from target features; the gradient reversal "
-                      "pushes the features to fool it, so its accuracy should head toward 50%.")
-    st.plotly_chart(plots.curves(_series(recs, "a_distance", start="a_distance_sampled_before"), "a_distance"),
-                    key="da_adist_curves")
-    st.caption("Proxy A-distance per epoch (epoch 0: before training) on the same sampled test images of "
-               "both domains: a logistic-regression domain classifier on the features, trained on half "
-               "and scored on the other half.")
+        left.plotly_chart(plots.curves(_series(dann, "domain_acc"), "domain_acc",
+                                       reference=(0.5, "chance: domains indistinguishable")),
+                          key="da_domain_curves")
+        left.caption("DANN's discriminator tells source from target features; the gradient reversal "
+                     "pushes the features to fool it, so its accuracy should head toward 50% (below 50% "
+                     "means the features flip faster than it can follow: lower the DANN strength).")
+    right.plotly_chart(plots.curves(_series(recs, "a_distance", start="a_distance_sampled_before"), "a_distance"),
+                       key="da_adist_curves")
+    right.caption("Proxy A-distance per epoch (epoch 0: before training) on the same sampled test images of "
+                  "both domains: a logistic-regression domain classifier on the features, trained on half "
+                  "and scored on the other half. 0: indistinguishable; 2: perfectly separable.")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
