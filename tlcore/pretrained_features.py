@@ -75,7 +75,7 @@ def pretrained_features(cfg: RunConfig, data: RunData | None = None) -> FeatureS
         key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
                     "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
                     "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
-                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "oracle": False}
+                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "index": data.digest(), "oracle": False}
     images = split_images(cfg, data)
     feats = {}
     for domain, imgs in images.items():

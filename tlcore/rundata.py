@@ -46,6 +46,21 @@ class RunData:
     def num_classes(self) -> int:
         return self.source.num_classes
 
+    def digest(self) -> str:
+        """sha256 of every index this run's splits hold (source and target): part of the
+        feature-cache keys, so a changed split rule or loader can never serve features of
+        other images under the same names (``SPLIT_RULE`` alone relies on being bumped)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        parts = [self.splits.train, self.splits.val, self.splits.test]
+        if self.target is not None:
+            parts += [self.target_test, self.target_pool]
+        for t in parts:
+            h.update(t.to(torch.int64).numpy().tobytes())
+            h.update(b"|")
+        return h.hexdigest()[:16]
+
     def provenance(self) -> dict:
         d = {"source": {"name": self.source.name, **self.source.provenance.to_dict(),
                         "train": len(self.splits.train), "val": len(self.splits.val),

@@ -176,7 +176,7 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
         key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
                     "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
                     "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
-                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "oracle": strategy.train_on_target}
+                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "index": data.digest(), "oracle": strategy.train_on_target}
     gen = torch.Generator().manual_seed(cfg.seed)
     n_train = len(inputs.y_train)
     batches = (n_train + cfg.batch_size - 1) // cfg.batch_size

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 
 def _balanced(fs: np.ndarray, ft: np.ndarray, max_per_domain: int, rng: np.random.Generator):
@@ -22,7 +23,16 @@ def _balanced(fs: np.ndarray, ft: np.ndarray, max_per_domain: int, rng: np.rando
 
 def proxy_a_distance(fs: np.ndarray | torch.Tensor, ft: np.ndarray | torch.Tensor, seed: int = 0,
                      max_per_domain: int = 1000) -> float:
-    """Proxy A-distance between feature sets ``fs [Ns, D]`` and ``ft [Nt, D]``."""
+    """Proxy A-distance between feature sets ``fs [Ns, D]`` and ``ft [Nt, D]``.
+
+    Runs with one BLAS thread: it is called every epoch inside training, and on a busy
+    2-core machine OpenBLAS's second thread waits for a core (10-200x slow-downs measured
+    for small problems by the advisor's author); one thread costs little when idle."""
+    with threadpool_limits(1, user_api="blas"):
+        return _proxy_a_distance(fs, ft, seed, max_per_domain)
+
+
+def _proxy_a_distance(fs, ft, seed: int, max_per_domain: int) -> float:
     fs, ft = np.asarray(fs, dtype=np.float64), np.asarray(ft, dtype=np.float64)
     rng = np.random.default_rng(seed)
     a, b = _balanced(fs, ft, max_per_domain, rng)
