@@ -14,7 +14,7 @@ are measured rather than guessed:
   rule from ``RULES`` (a predicted ranking of strategies) and says why in one sentence.
 - :func:`candidate_configs` gives the short runs that test the advice, and :func:`check`
   compares the predicted rankings with the finished runs: Kendall's tau and every pair the
-  prediction got the wrong way round.
+  prediction got the wrong way round (both in ``tlcore.transfer.check``, re-exported here).
 
 In this app "dataset" (``cfg.dataset``) is the task the user trains on, so it is the
 *target* of transfer; the backbone's pretraining data is the source. ``cfg.target`` (a
