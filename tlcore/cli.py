@@ -223,15 +223,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     store = _store(args)
     t0 = time.perf_counter()
     load_start = os.getloadavg()[0]
-    recs = []
-    cfgs = da.study_configs(base, methods, seeds)
-    for i, cfg in enumerate(cfgs, 1):
-        if not args.json:
-            print(f"[{i}/{len(cfgs)}] {cfg.strategy}, seed {cfg.seed}", file=sys.stderr)
-        rec, _ = _run_stored(store, cfg, args.rerun, args.quiet or args.json)
-        if rec.status != "done":
-            print(f"tlcore: {cfg.strategy} seed {cfg.seed} ended {rec.status}: {rec.message}", file=sys.stderr)
-        recs.append(rec)
+    recs = _run_grid(store, da.study_configs(base, methods, seeds), args, lambda c: c.strategy)
     rows = da.summarise(recs)
     wall = time.perf_counter() - t0
     if args.record:
