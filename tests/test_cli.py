@@ -19,7 +19,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_help_documents_every_command():
     out = _cli("--help").stdout
-    for cmd in ("list", "show", "pretrain", "run", "runs", "worker", "strategies", "setup"):
+    for cmd in ("list", "show", "pretrain", "run", "runs", "worker", "strategies", "setup", "adapt", "advise",
+                "budget", "yosinski"):
         assert cmd in out
 
 
@@ -70,3 +71,32 @@ def test_bad_input_is_a_message_not_a_traceback(tmp_path):
     p = _cli("run", "--store", str(tmp_path), "--dataset", "no_such_dataset", "--epochs", "1")
     assert p.returncode != 0
     assert "Traceback" not in p.stderr and "no_such_dataset" in (p.stderr + p.stdout)
+
+
+def test_adapt_records_a_study_that_reruns_from_the_store(tmp_path, capsys, monkeypatch):
+    """`tlcore adapt --record` writes the table the page shows, with a command free of
+    local paths; a second call reuses the stored runs and prints the same numbers."""
+    args = ["adapt", "--dataset", "digits", "--target", "digits:invert=5", "--backbone", "lab_mnist",
+            "--epochs", "2", "--labels-per-class", "5", "--seeds", "0", "--methods", "source_only,dann",
+            "--store", str(tmp_path / "s"), "--quiet"]
+    out = tmp_path / "adapt_x.json"
+    monkeypatch.setattr("sys.argv", ["tlcore", *args, "--record", str(out), "--title", "tiny"])
+    assert main([*args, "--record", str(out), "--title", "tiny"]) == 0
+    first = capsys.readouterr().out
+    rec = json.loads(out.read_text())
+    assert rec["title"] == "tiny" and [r["method"] for r in rec["rows"]] == ["source_only", "dann"]
+    assert "--store" not in rec["command"] and "--record" not in rec["command"] and "digits:invert=5" in rec["command"]
+    assert "DANN" in rec["verdict"]
+    assert main([*args, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert [r["target_accuracy"] for r in again["rows"]] == [r["target_accuracy"] for r in rec["rows"]]
+    assert "source_only" in first
+
+
+def test_advise_with_check_prints_both_rankings(tmp_path, capsys):
+    assert main(["advise", "--dataset", "digits", "--backbones", "lab_mnist,lab_fashion", "--backbone", "lab_mnist",
+                 "--labels-per-class", "5", "--epochs", "1", "--check", "--store", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["advice"]["strategy"] in {"feature_extraction", "finetune_top", "finetune_all"}
+    for axis in ("strategies", "backbones"):
+        assert -1.0 <= out["check"][axis]["tau"] <= 1.0

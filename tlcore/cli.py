@@ -11,6 +11,12 @@
     tlcore runs list|show|export|delete   the run store
     tlcore worker                      background worker that executes queued runs
     tlcore strategies [--json]         registered strategies
+    tlcore adapt [--seeds 0,1,2]       domain-adaptation study (default MNIST -> MNIST-M):
+                                       source-only, DANN, CORAL, oracle; --record FILE
+    tlcore advise --dataset D [--check]   size x similarity, backbone scores, advice;
+                                       --check runs the candidates, Kendall's tau
+    tlcore budget / tlcore yosinski    the label-budget sweep and the Yosinski lab
+Strategy knobs: --set dann_weight=0.3, --set cut=2 --set frozen_copy=1 (transplant), ...
 """
 
 from __future__ import annotations
