@@ -74,9 +74,7 @@ if st.button(f"Run {len(configs)} runs", type="primary", disabled=not configs, i
     st.session_state["da_ids"] = submit(configs)
 ids = st.session_state.get("da_ids") or [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
 if ids:
-    live(ids, key="da", metric="target_acc", on_done=lambda recs: (
-        st.subheader("Results"), view.summary(recs), view.curves(recs),
-        st.subheader("Embeddings over epochs"), view.embeddings(recs)))
+    live(ids, key="da", metric="target_acc", on_done=view.results)
 else:
     st.caption("No runs for this setting yet: press Run. Finished runs are stored, so they come back "
                "when you return to this setting.")

@@ -32,6 +32,10 @@ CHANGES = {
     "app_pages/train.py": ("slider", "train_epochs", (5, 7)),
     "app_pages/compare.py": None,
     "app_pages/embeddings.py": None,
+    "app_pages/adapt.py": ("slider", "da_epochs", (5, 7)),
+    "app_pages/advisor.py": ("multiselect", "adv_backbones", (["lab_mnist", "lab_fashion"], ["lab_mnist"])),
+    "app_pages/experiments.py": ("multiselect", "exp_seeds", ([0], [0, 1])),
+    "app_pages/lessons.py": ("radio", "lesson_pick", ("1_freeze_when_small", "3_domain_shift")),
 }
 
 

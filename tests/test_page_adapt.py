@@ -106,5 +106,5 @@ def test_without_a_target_the_page_explains_and_offers_the_classic_pair(tmp_path
     assert any("needs a target" in i.value for i in at.info)
     at.button(key="da_classic").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.query_params["target"] == "mnist_m"
-    assert at.query_params["backbone"] == da.DEFAULT.backbone
+    assert at.query_params["target"] == "mnist_m"  # the link now carries the pair
+    assert at.session_state["tl_setup"] == da.DEFAULT

@@ -138,6 +138,15 @@ def embeddings(recs: Sequence[RunRecord]) -> None:
                "points settle among the source points of their own class.")
 
 
+def results(recs: Sequence[RunRecord]) -> None:
+    """Everything drawn once a study's runs have finished."""
+    st.subheader("Results")
+    summary(recs)
+    curves(recs)
+    st.subheader("Embeddings over epochs")
+    embeddings(recs)
+
+
 def recorded() -> None:
     """The reproduction numbers recorded with the CLI (assets/results), with their command."""
     for rec in da.recorded_results():
