@@ -101,3 +101,20 @@ def test_killed_process_leaves_a_store_that_opens(tmp_path):
     assert first.status == "done" and len(first.history) == TINY.epochs
     # and it can be re-run
     assert reopened.submit(rec.config) == (rec.id, True)
+
+
+def test_run_ids_name_the_results_version():
+    """A store made before a change that alters results must not answer for the new code:
+    the run id hashes RESULTS_VERSION with the config."""
+    from tlcore import config as config_module
+    from tlcore.config import RunConfig
+
+    cfg = RunConfig(dataset="digits")
+    now = cfg.run_id()
+    assert now == RunConfig(dataset="digits").run_id() and now != cfg.replace(seed=1).run_id()
+    old = config_module.RESULTS_VERSION
+    try:
+        config_module.RESULTS_VERSION = old - 1
+        assert cfg.run_id() != now
+    finally:
+        config_module.RESULTS_VERSION = old

@@ -25,6 +25,12 @@ BN_POLICIES = {
 }
 
 
+# Part of every run id. Bump it when the same config would now give different numbers, so
+# stores made before are not answered with stale results (their runs stay listed under
+# their old ids). 2: test images come only from held-out images (tlcore.rundata).
+RESULTS_VERSION = 2
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run. ``dataset`` and ``target`` are domain strings
@@ -93,7 +99,8 @@ class RunConfig:
         return cls(**d)
 
     def run_id(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        blob = json.dumps({**self.to_dict(), "results_version": RESULTS_VERSION}, sort_keys=True,
+                          separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def replace(self, **changes) -> RunConfig:

@@ -12,7 +12,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 METRIC_TITLES = {
     "val_acc": "validation accuracy", "train_acc": "training accuracy", "target_acc": "target accuracy",
     "train_loss": "training loss", "val_loss": "validation loss", "target_loss": "target loss",
-    "domain_acc": "domain discriminator accuracy", "test_acc": "test accuracy", "a_distance": "proxy A-distance (0 = domains indistinguishable)",
+    "domain_acc": "domain discriminator accuracy", "test_acc": "test accuracy", "a_distance": "proxy A-distance",
 }
 
 

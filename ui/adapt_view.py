@@ -54,6 +54,8 @@ def summary(recs: Sequence[RunRecord]) -> None:
         "source test accuracy": r.source_accuracy,
         "A-distance before": r.a_distance_before, "A-distance after": r.a_distance_after,
         "seconds per run": r.seconds} for r in rows])
+    if table["± sd (points)"].isna().all():  # one seed each: no spread to show
+        table = table.drop(columns="± sd (points)")
     pct = st.column_config.NumberColumn(format="percent")
     num = st.column_config.NumberColumn(format="%.2f")
     st.dataframe(table, hide_index=True, column_config={
