@@ -41,7 +41,8 @@ def draw_budget(recs, finished: bool) -> None:
         if k is not None:
             everywhere = k == min(summary["finetune_all"]["k"])
             cross = (k, "fine-tuning ahead at every k" if everywhere else f"fine-tuning ahead from k={k}")
-    st.plotly_chart(plots.budget(series, cross), key="exp_budget_chart", config=plots.CHART_CONFIG)
+    st.plotly_chart(plots.budget(series, None if everywhere else cross), key="exp_budget_chart",
+                    config=plots.CHART_CONFIG)
     if finished and cross is None and {"feature_extraction", "finetune_all"} <= set(summary):
         st.markdown("**No crossover here:** fine-tuning is not ahead of feature extraction at the largest "
                     "budget run. Try larger k, or a backbone pretrained on a less similar task.")

@@ -233,6 +233,8 @@ def yosinski(series: Sequence[dict], paper: Sequence[dict]) -> go.Figure:
                                  name=p["label"], line={"dash": "dash", "color": p.get("color", "#7f7f7f")},
                                  marker={"symbol": "circle-open", "size": 11, "color": p.get("color", "#7f7f7f")}))
     fig.update_yaxes(range=None, autorange=True, tickformat=".0%")
+    # seven legend entries wrap to two rows: keep them clear of the x-axis title
+    fig.update_layout(height=460, legend={"orientation": "h", "y": -0.32}, margin={"b": 40})
     return fig
 
 
