@@ -30,8 +30,9 @@ concepts = [
      "align source and target features using unlabelled target images."),
     ("Task similarity", "How related source and target are decides what transfers: measure it with "
      "domain distances and transferability scores before you train."),
-    ("Choosing a strategy", "Small and similar: freeze. Small and different: freeze less, or adapt. "
-     "Large: fine-tune everything. Then check, because the rule of thumb is sometimes wrong."),
+    ("Choosing a strategy", "The rule of thumb reads size and similarity: large, fine-tune everything; small "
+     "and similar, fine-tune the top; small and different, freeze. The Strategy advisor measures both and "
+     "checks the rule with real runs: it is sometimes wrong."),
 ]
 for i, (title, text) in enumerate(concepts):
     with cols[i % 3].container(border=True):

@@ -1,4 +1,4 @@
-"""Smoke tests of bench/bench_training.py and bench/bench_umap.py: they run end to end and
+"""Smoke tests of bench/bench_training.py, bench_umap.py and bench_rerun.py: they run end to end and
 print every table line.
 
 Speed targets are not asserted: timings belong to the benchmark's own report, not to a
@@ -7,6 +7,7 @@ unit test on a shared CI machine.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -103,3 +104,19 @@ def test_bench_umap_quick_prints_both_tables():
         assert met in (("yes", "NO") if cache.startswith("warm") else ("-",))
     assert "Ours deterministic (same coordinates every repeat): yes" in out.stdout
     assert "Machine:" in out.stdout and "Versions:" in out.stdout
+
+
+@pytest.mark.slow
+def test_bench_rerun_times_every_page(tmp_path):
+    """bench/bench_rerun.py changes a widget on every page of app.py's navigation (or
+    reruns it plainly) and prints a timed row for each; none may be missing or fail."""
+    env = {**os.environ, "TLAB_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_rerun.py")], capture_output=True,
+                         text=True, cwd=ROOT, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| ") and ".py" in line]
+    pages = sorted(p.name for p in (ROOT / "app_pages").glob("*.py"))
+    assert sorted(r[0].strip() for r in rows) == pages, out.stdout
+    for r in rows:
+        assert NUMBER.match(r[2].strip()) and NUMBER.match(r[3].strip()), r
+    assert "exception" not in out.stdout and "not found" not in out.stdout
