@@ -167,10 +167,12 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
         cap = int(cfg.extra_value("target_pool_max", 10000))
         pool = data.target.images[data.target_pool[:cap]]
     snaps = None
-    if data.target is not None:
-        before = _domain_measures(net, inputs, device)
+    if data.target is not None:  # one pass of the pretrained net serves both "before" readings
+        start = _features(net, {s: inputs.raw[s] for s in ("test", "target")}, 0, device)
+        before = _domain_measures(start)
         snaps = _Snapshots(inputs, data.num_classes)
-        a_distance_start = snaps.take(net, {s: inputs.raw[s] for s in snaps.index}, 0, device)
+        a_distance_start = snaps.record({s: f[idx] for (s, idx), f in zip(snaps.index.items(), start.values(),
+                                                                            strict=True)})
     key_base = None
     if bb.weights.pretrained:
         key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
@@ -272,8 +274,8 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
         result.message = f"cancelled after {len(result.history)} of {cfg.epochs} epochs"
     if result.status == "running":
         _finish(result, net, inputs, k, data, device)
-        if data.target is not None:
-            after = _domain_measures(net, inputs, device)
+        if data.target is not None:  # the final features _finish stored, not a second pass
+            after = _domain_measures({s: result.artifacts[f"features_{s}"] for s in ("test", "target")})
             result.metrics.update({f"{m}_before": v for m, v in before.items()})
             result.metrics.update({f"{m}_after": v for m, v in after.items()})
         if snaps is not None:
@@ -301,18 +303,18 @@ class _Snapshots:
                                            for c in range(num_classes)]).sort().values
         self.feats: dict[str, list[torch.Tensor]] = {s: [] for s in self.index}
 
-    @torch.no_grad()
     def take(self, net, x: dict[str, torch.Tensor], k: int, device) -> float:
-        """Record the features of the sampled rows of ``x`` (inputs at cut ``k``); return
-        the proxy A-distance between the two domains' sampled features."""
+        """Record the features of the sampled rows of ``x`` (inputs at cut ``k``)."""
+        return self.record(_features(net, {s: x[s][idx] for s, idx in self.index.items()}, k, device))
+
+    def record(self, feats: dict[str, torch.Tensor]) -> float:
+        """Keep one epoch's features of the sampled rows (``feats[split]`` ``[n, D]``, in
+        ``index`` order); return the proxy A-distance between the two domains."""
         from tlcore.transfer.domain import proxy_a_distance
 
-        was = net.training
-        net.eval()
-        for split, idx in self.index.items():
-            self.feats[split].append(net.forward_features(x[split][idx].to(device), k).cpu())
-        net.train(was)
-        return proxy_a_distance(self.feats["test"][-1].numpy(), self.feats["target"][-1].numpy())
+        for split in self.index:
+            self.feats[split].append(feats[split])
+        return proxy_a_distance(feats["test"].numpy(), feats["target"].numpy())
 
     def artifacts(self) -> dict:
         """``snapshots_{test,target}``: float16 ``[epochs + 1, n, D]`` (row 0 before training);
@@ -325,20 +327,23 @@ class _Snapshots:
 
 
 @torch.no_grad()
-def _domain_measures(net, inputs: _Inputs, device) -> dict[str, float]:
-    """Proxy A-distance and MMD^2 between source-test and target-test features (full net)."""
-    from tlcore.transfer.domain import mmd2, proxy_a_distance
-
+def _features(net, x: dict[str, torch.Tensor], k: int, device, batch: int = 128) -> dict[str, torch.Tensor]:
+    """Features ``[N, D]`` (on the CPU) of groups ``k:`` in eval mode, per split of ``x``
+    (inputs at cut ``k``); the net's train/eval mode is restored."""
     was = net.training
     net.eval()
-    feats = {}
-    for split in ("test", "target"):
-        raw = inputs.raw[split]
-        feats[split] = torch.cat([net.forward_features(raw[i:i + 128].to(device)).cpu()
-                                  for i in range(0, len(raw), 128)]).numpy()
+    out = {split: torch.cat([net.forward_features(v[i:i + batch].to(device), k).cpu()
+                             for i in range(0, len(v), batch)]) for split, v in x.items()}
     net.train(was)
-    return {"a_distance": proxy_a_distance(feats["test"], feats["target"]),
-            "mmd2": mmd2(feats["test"], feats["target"])}
+    return out
+
+
+def _domain_measures(feats: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Proxy A-distance and MMD^2 between source-test and target-test features."""
+    from tlcore.transfer.domain import mmd2, proxy_a_distance
+
+    fs, ft = feats["test"].numpy(), feats["target"].numpy()
+    return {"a_distance": proxy_a_distance(fs, ft), "mmd2": mmd2(fs, ft)}
 
 
 def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, device) -> None:
@@ -358,12 +363,9 @@ def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, devi
         m["target_confusion"] = cmt.tolist()
     m["class_names"] = list(data.source.class_names)
     result.metrics = m
-    with torch.no_grad():
-        net.eval()
-        for split in ("test", "target"):
-            if split in x:
-                feats = [net.forward_features(x[split][i:i + 128].to(device), k).cpu()
-                         for i in range(0, len(x[split]), 128)]
-                result.artifacts[f"features_{split}"] = torch.cat(feats)
-                result.artifacts[f"labels_{split}"] = inputs.y[split]
-        result.artifacts["head"] = {kk: v.cpu() for kk, v in net.head.state_dict().items()}
+    feats = _features(net, {s: x[s] for s in ("test", "target") if s in x}, k, device)
+    for split, f in feats.items():
+        result.artifacts[f"features_{split}"] = f
+        result.artifacts[f"labels_{split}"] = inputs.y[split]
+    result.artifacts["head"] = {kk: v.detach().cpu() for kk, v in net.head.state_dict().items()}
+    net.eval()  # the finished model is handed back in eval mode, as before
