@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcore.data import DATASETS, parse_domain
+from tlcore.strategies import title
 from tlcore.strategies.adaptation import DANN_WEIGHT
 from tlcore.transfer import adapt_study as da
 from ui import adapt_view as view
-from ui.pickers import domain_picker, show_errors
+from ui.pickers import dataset_options, domain_picker, show_errors
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
-from ui.store import get_store, submit
+from ui.store import stored_ids, submit
 
 st.title("Domain adaptation")
 show_notices()
@@ -33,11 +33,7 @@ if st.button("Use the MNIST → MNIST-M reproduction setting", icon=":material/r
     set_setup(da.DEFAULT.replace(seed=cfg.seed))
     st.rerun()
 
-options = [n for n in DATASETS.names() if DATASETS.get(n).check().available]
-for text in (cfg.dataset, cfg.target):
-    base = parse_domain(text).dataset if text else None
-    if base and base not in options:
-        options.append(base)
+options = dataset_options(cfg)
 src, tgt = st.columns(2)
 with src.container(border=True):
     st.markdown("**Source**: labelled")
@@ -50,7 +46,7 @@ if not cfg.target:
     st.stop()
 
 c1, c2, c3, c4 = st.columns(4)
-methods = c1.multiselect("Methods", list(da.METHODS), default=list(da.METHODS), format_func=view.title,
+methods = c1.multiselect("Methods", list(da.METHODS), default=list(da.METHODS), format_func=title,
                          key="da_methods")
 seeds = c2.multiselect("Seeds", list(range(5)), default=[cfg.seed], key="da_seeds",
                        help="Adaptation is noisy: three seeds give a mean worth quoting.")
@@ -67,12 +63,11 @@ st.caption(f"Backbone `{cfg.backbone}`, {cfg.labels_per_class or 'all'} labels p
            f"{cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g} (change these on the Model and Train pages).")
 
 configs = da.study_configs(cfg, methods, seeds) if methods and seeds else []
-store = get_store()
 if st.button(f"Run {len(configs)} runs", type="primary", disabled=not configs, icon=":material/play_arrow:",
              key="da_run"):
     set_setup(cfg.replace(strategy="dann"))
     st.session_state["da_ids"] = submit(configs)
-ids = st.session_state.get("da_ids") or [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
+ids = st.session_state.get("da_ids") or stored_ids(configs)
 if ids:
     live(ids, key="da", metric="target_acc", on_done=view.results)
 else:

@@ -15,7 +15,7 @@ from tlcore.transfer import advisor as adv
 from tlcore.transfer.scores import SCORES
 from ui.grid_view import live_grid
 from ui.state import get_setup, show_notices
-from ui.store import get_store, submit
+from ui.store import stored_ids, submit
 
 TITLES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
 
@@ -107,8 +107,7 @@ st.markdown(f"Runs every predicted strategy on `{advice.backbone}` and every ran
 if st.button(f"Run {len(configs)} runs and compare", key="adv_check", disabled=not configs,
              icon=":material/fact_check:"):
     st.session_state["adv_ids"] = submit(configs)
-store = get_store()
-ids = st.session_state.get("adv_ids") or [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
+ids = st.session_state.get("adv_ids") or stored_ids(configs)
 
 
 def draw(recs, finished: bool) -> None:

@@ -14,11 +14,10 @@ from tlcore.preview import (
     UploadRejected,
     ingest_upload,
     label_budget,
-    list_uploads,
     preview_domain,
     upload_info,
 )
-from ui.pickers import bind, domain_picker, setter, show_errors
+from ui.pickers import bind, dataset_options, domain_picker, setter, show_errors
 from ui.state import get_setup, md_escape, show_notices, update_setup
 
 BUDGETS = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
@@ -89,11 +88,7 @@ st.markdown("Pick what the model trains on (the **source**) and, optionally, a *
             "coloured digits. Transfer is easy when the two look alike and hard when they do not.")
 cfg = get_setup()
 avail = [n for n in DATASETS.names() if DATASETS.get(n).check().available]
-options = avail + [u for u in list_uploads() if u not in avail]
-for text in (cfg.dataset, cfg.target):
-    base = parse_domain(text).dataset if text else None
-    if base and base not in options and base not in DATASETS:
-        options.append(base)  # a path from a link: show it (its preview explains if it is gone)
+options = dataset_options(cfg)
 missing = [s for s in DATASETS if s.name not in avail]
 
 src_col, tgt_col = st.columns(2)

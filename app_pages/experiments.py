@@ -7,11 +7,11 @@ import streamlit as st
 from tlcore import experiments as ex
 from tlcore import plots
 from tlcore.compare import CLASSIC
+from tlcore.strategies import title
 from ui.grid_view import live_grid
 from ui.state import get_setup, show_notices
-from ui.store import get_store, submit
+from ui.store import stored_ids, submit
 
-TITLES = {"scratch": "From scratch", "feature_extraction": "Feature extraction", "finetune_all": "Fine-tune all"}
 ARM_COLORS = {"AnB": plots.PALETTE[3], "AnB+": plots.PALETTE[1], "BnB": plots.PALETTE[0], "BnB+": plots.PALETTE[2]}
 
 st.title("Experiments")
@@ -19,9 +19,15 @@ show_notices()
 budget_tab, yos_tab = st.tabs(["Label budget", "Yosinski lab"])
 
 
-def _stored(configs) -> list[str]:
-    store = get_store()
-    return [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
+def run_grid(label: str, configs, key: str, draw) -> bool:
+    """The Run button for a grid, then its live view: of this session's submission, or of
+    the runs the store already holds for these configs. False when there is nothing to show."""
+    if st.button(label, type="primary", disabled=not configs, key=f"{key}_run", icon=":material/play_arrow:"):
+        st.session_state[f"{key}_ids"] = submit(configs)
+    ids = st.session_state.get(f"{key}_ids") or stored_ids(configs)
+    if ids:
+        live_grid(ids, key, draw)
+    return bool(ids)
 
 
 def draw_budget(recs, finished: bool) -> None:
@@ -33,7 +39,7 @@ def draw_budget(recs, finished: bool) -> None:
     if not summary:
         st.caption("The chart appears as soon as the first runs finish.")
         return
-    series = [{"label": TITLES.get(s, s), "x": c["k"], "mean": c["mean"], "lo": c["lo"], "hi": c["hi"],
+    series = [{"label": title(s), "x": c["k"], "mean": c["mean"], "lo": c["lo"], "hi": c["hi"],
                "n": max(c["n_seeds"])} for s, c in summary.items()]
     cross, everywhere = None, False
     if finished and {"feature_extraction", "finetune_all"} <= set(summary):
@@ -64,7 +70,7 @@ with budget_tab:
     c1, c2, c3 = st.columns(3)
     ks = c1.multiselect("Budgets k", [1, 2, 5, 10, 25, 50, 100, 200, 500], default=[1, 5, 10, 25, 50],
                         key="exp_ks")
-    strategies = c2.multiselect("Strategies", list(CLASSIC), default=list(CLASSIC), format_func=TITLES.get,
+    strategies = c2.multiselect("Strategies", list(CLASSIC), default=list(CLASSIC), format_func=title,
                                 key="exp_strats")
     seeds = c3.multiselect("Seeds", list(range(5)), default=[0, 1, 2], key="exp_seeds")
     st.caption(f"Backbone `{cfg.backbone}` on `{cfg.dataset}`, {cfg.epochs} epochs, batch {cfg.batch_size}, "
@@ -80,12 +86,7 @@ with budget_tab:
             st.error(f"Cannot set up the sweep: {e}", icon=":material/error:")
     if note:
         st.info(note, icon=":material/info:")
-    if st.button(f"Run the sweep ({len(configs)} runs)", type="primary", disabled=not configs,
-                 key="exp_budget_run", icon=":material/play_arrow:"):
-        st.session_state["exp_budget_ids"] = submit(configs)
-    ids = st.session_state.get("exp_budget_ids") or _stored(configs)
-    if ids:
-        live_grid(ids, "exp_budget", draw_budget)
+    run_grid(f"Run the sweep ({len(configs)} runs)", configs, "exp_budget", draw_budget)
 
 
 def draw_yosinski(recs, finished: bool) -> None:
@@ -129,11 +130,5 @@ with yos_tab:
                 f"they are; {base.labels_per_class} is the setting worth quoting.", icon=":material/info:")
     yconfigs = (ex.yosinski_configs(seeds=yseeds, epochs=epochs, labels_per_class=labels, base=base)
                 if yseeds else [])
-    if st.button(f"Run the grid ({len(yconfigs)} runs)", type="primary", disabled=not yconfigs,
-                 key="exp_yos_run", icon=":material/play_arrow:"):
-        st.session_state["exp_yos_ids"] = submit(yconfigs)
-    yids = st.session_state.get("exp_yos_ids") or _stored(yconfigs)
-    if yids:
-        live_grid(yids, "exp_yos", draw_yosinski)
-    else:
+    if not run_grid(f"Run the grid ({len(yconfigs)} runs)", yconfigs, "exp_yos", draw_yosinski):
         st.caption("Not run yet: about 17 short runs per seed (a few minutes on 2 cores).")

@@ -48,6 +48,22 @@ def show_errors() -> None:
         st.error(f"That change was not applied: {e}", icon=":material/error:")
 
 
+def dataset_options(cfg: RunConfig) -> list[str]:
+    """What a dataset picker offers: the registered datasets available here, this data
+    folder's uploads, and a path the setup names (from a link) even if it is gone, so its
+    preview can explain."""
+    from tlcore.data import DATASETS
+    from tlcore.preview import list_uploads
+
+    avail = [n for n in DATASETS.names() if DATASETS.get(n).check().available]
+    options = avail + [u for u in list_uploads() if u not in avail]
+    for text in (cfg.dataset, cfg.target):
+        base = parse_domain(text).dataset if text else None
+        if base and base not in options and base not in DATASETS:
+            options.append(base)
+    return options
+
+
 def domain_picker(prefix: str, field: str, text: str, options: list[str],
                   label: Callable[[str], str]) -> None:
     """Dataset, shifts and one severity slider per shift, writing ``field`` ("dataset" or

@@ -27,3 +27,10 @@ def submit(configs: list[RunConfig]) -> list[str]:
     ids = [store.submit(cfg)[0] for cfg in configs]
     ensure_worker(store)
     return ids
+
+
+def stored_ids(configs: list[RunConfig]) -> list[str]:
+    """Ids of those ``configs`` the store already holds (in any state): what a page shows
+    when a setting someone already ran is opened again."""
+    store = get_store()
+    return [c.run_id() for c in configs if store.get(c.run_id(), history=False)]
