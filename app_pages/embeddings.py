@@ -21,7 +21,7 @@ from tlcore.pretrained_features import (
     run_features,
     split_images,
 )
-from tlcore.strategies import STRATEGIES
+from tlcore.strategies import title as strategy_title
 from ui.state import get_setup, show_notices
 from ui.store import get_store
 
@@ -67,7 +67,7 @@ color_by = c2.radio("Colour by", ["domain", "class"], horizontal=True, key="emb_
                     index=0 if cfg.target else 1)  # one domain only: class is what there is to see
 key = config_key(cfg)
 run_id = None if choice == SETUP else choice
-title = "after " + (STRATEGIES.get(cfg.strategy).title if cfg.strategy in STRATEGIES else cfg.strategy)
+title = "after " + strategy_title(cfg.strategy)
 
 try:
     fs = before(key)

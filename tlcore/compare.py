@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tlcore.config import RunConfig
 from tlcore.runs import RunRecord
-from tlcore.strategies import STRATEGIES
+from tlcore.strategies import title as strategy_title
 
 CLASSIC = ("scratch", "feature_extraction", "finetune_all")
 
@@ -27,7 +27,7 @@ def label(cfg: RunConfig, vary: Sequence[str] = ("strategy",)) -> str:
     for f in vary:
         v = getattr(cfg, f)
         if f == "strategy":
-            parts.append(STRATEGIES.get(v).title if v in STRATEGIES else v)
+            parts.append(strategy_title(v))
         else:
             parts.append(f"{f}={v}")
     return ", ".join(parts) or cfg.strategy
@@ -128,7 +128,7 @@ def describe_run(rec: RunRecord) -> str:
     """One line that tells runs apart in a picker: strategy, backbone, data, labels, seed,
     status and (when done) test accuracy."""
     c = rec.config
-    title = STRATEGIES.get(c.strategy).title if c.strategy in STRATEGIES else c.strategy
+    title = strategy_title(c.strategy)
     data = c.dataset + (f" → {c.target}" if c.target else "")
     labels = "all" if c.labels_per_class is None else c.labels_per_class
     acc = rec.metrics.get("test_accuracy")

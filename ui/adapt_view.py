@@ -15,15 +15,11 @@ import streamlit as st
 from tlcore import plots
 from tlcore.embed import fit_map
 from tlcore.runs import RunRecord
-from tlcore.strategies import STRATEGIES
+from tlcore.strategies import title
 from tlcore.transfer import adapt_study as da
 from ui.store import get_store
 
 EMBED_POINTS = 4000  # all epochs of two runs share one map; ~220 images per epoch and run
-
-
-def title(method: str) -> str:
-    return STRATEGIES.get(method).title if method in STRATEGIES else method
 
 
 def _series(recs: Sequence[RunRecord], metric: str, start: str | None = None) -> list[dict]:

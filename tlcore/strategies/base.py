@@ -53,5 +53,10 @@ class Strategy:
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 
 
+def title(name: str) -> str:
+    """A strategy's display title; an unregistered name (from an old store) as it is."""
+    return STRATEGIES.get(name).title if name in STRATEGIES else name
+
+
 def body(groups: list[str]) -> list[str]:
     return [g for g in groups if g != "head"]
