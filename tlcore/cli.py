@@ -522,6 +522,14 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
                    help="strategy knob, repeatable: dann_weight, disc_hidden, coral_weight, target_pool_max")
 
 
+def _add_grid_args(s: argparse.ArgumentParser, json_help: str | None = None) -> None:
+    """The options every command that trains a grid of runs through the store shares."""
+    s.add_argument("--store", default=None, help="store folder (default: the user data dir)")
+    s.add_argument("--json", action="store_true", help=json_help)
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tlcore", description="Transfer Lab engine command line.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -565,10 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=None)
     s.add_argument("--labels-per-class", type=int, default=None)
     s.add_argument("--set", action="append", metavar="KEY=NUMBER", help="strategy knob, repeatable")
-    s.add_argument("--store", default=None)
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--quiet", action="store_true")
-    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+    _add_grid_args(s)
     s.add_argument("--record", default=None, metavar="FILE",
                    help="also write the study as JSON (the app shows assets/results/adapt_*.json)")
     s.add_argument("--title", default=None, help="title for --record")
@@ -596,10 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategies", default=None, help="default scratch,feature_extraction,finetune_all")
     s.add_argument("--seeds", default="0,1,2")
     s.add_argument("--epochs", type=int, default=None, help="default 8")
-    s.add_argument("--store", default=None)
-    s.add_argument("--json", action="store_true", help="print the summary as JSON")
-    s.add_argument("--quiet", action="store_true")
-    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+    _add_grid_args(s, "print the summary as JSON")
     s.set_defaults(func=cmd_budget)
 
     s = sub.add_parser("yosinski", help="Yosinski et al. 2014 in miniature: copy n groups from a net "
@@ -608,10 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", default="0")
     s.add_argument("--epochs", type=int, default=None, help="default 5")
     s.add_argument("--labels-per-class", type=int, default=None, help="default 100")
-    s.add_argument("--store", default=None)
-    s.add_argument("--json", action="store_true", help="print the summary and the paper's numbers as JSON")
-    s.add_argument("--quiet", action="store_true")
-    s.add_argument("--rerun", action="store_true", help="train again instead of reusing stored runs")
+    _add_grid_args(s, "print the summary and the paper's numbers as JSON")
     s.set_defaults(func=cmd_yosinski)
 
     s = sub.add_parser("runs", help="list, show, export, cancel or delete stored runs")
