@@ -13,10 +13,9 @@ import json
 
 import pytest
 
-from tests.test_page_compare import app_for
+from tests.test_page_compare import open_page
 from tlcore.config import RunConfig
 from tlcore.transfer import adapt_study as da
-from tlcore.urlstate import config_to_params
 
 PAIR = RunConfig(backbone="lab_mnist", dataset="digits", target="digits:colour=5,invert=5", labels_per_class=5,
                  val_per_class=5, test_per_class=20, epochs=3, batch_size=32, lr=3e-3, strategy="dann",
@@ -37,14 +36,8 @@ def store_root(tmp_path_factory):
     return root
 
 
-def open_adapt(at, cfg: RunConfig | None):
-    if cfg is not None:
-        for k, v in config_to_params(cfg).items():
-            at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/adapt.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def open_adapt(root, monkeypatch, cfg: RunConfig | None):
+    return open_page(root, monkeypatch, "app_pages/adapt.py", cfg)
 
 
 def charts(at) -> dict[str, dict]:
@@ -58,7 +51,7 @@ def charts(at) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_stored_study_is_summarised_and_drawn(store_root, monkeypatch):
-    at = open_adapt(app_for(store_root, monkeypatch), PAIR)
+    at = open_adapt(store_root, monkeypatch, PAIR)
     from tlcore.runs import Store
 
     store = Store(store_root)
@@ -87,7 +80,7 @@ def _panels(fig: dict) -> dict[str, list]:
 
 @pytest.mark.slow
 def test_epoch_slider_moves_the_points_on_one_map(store_root, monkeypatch):
-    at = open_adapt(app_for(store_root, monkeypatch), PAIR)
+    at = open_adapt(store_root, monkeypatch, PAIR)
     at.radio(key="da_emb_method").set_value("pca").run()
     emb = lambda: next(f for t, f in charts(at).items() if "epoch" in t)  # noqa: E731
     last = emb()
@@ -102,7 +95,7 @@ def test_epoch_slider_moves_the_points_on_one_map(store_root, monkeypatch):
 
 
 def test_without_a_target_the_page_explains_and_offers_the_classic_pair(tmp_path, monkeypatch):
-    at = open_adapt(app_for(tmp_path, monkeypatch), RunConfig(dataset="digits"))
+    at = open_adapt(tmp_path, monkeypatch, RunConfig(dataset="digits"))
     assert any("needs a target" in i.value for i in at.info)
     at.button(key="da_classic").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -9,11 +9,10 @@ import json
 
 import pytest
 
-from tests.test_page_compare import app_for
+from tests.test_page_compare import open_page
 from tests.test_page_experiments import wait_done
 from tlcore.config import RunConfig
 from tlcore.transfer import advisor as adv
-from tlcore.urlstate import config_to_params
 
 TASK = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=10, val_per_class=5,
                  test_per_class=20, epochs=2, batch_size=16)
@@ -25,12 +24,7 @@ def charts(at) -> list[dict]:
 
 @pytest.mark.slow
 def test_advice_then_check(tmp_path, monkeypatch):
-    at = app_for(tmp_path, monkeypatch)
-    for k, v in config_to_params(TASK).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/advisor.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page(tmp_path, monkeypatch, "app_pages/advisor.py", TASK)
     assert not at.get("plotly_chart")  # nothing computed before the button
     backbones = at.multiselect(key="adv_backbones").value
     assert {"lab_mnist", "lab_fashion"} <= set(backbones)

@@ -46,6 +46,20 @@ def app_for(root: Path, monkeypatch):
     return AppTest.from_file(APP, default_timeout=120)
 
 
+def open_page(root: Path, monkeypatch, page: str, setup: RunConfig | None = None):
+    """The app on ``root``'s store, opened on ``page`` (``app_pages/NAME.py``) with
+    ``setup`` in the link, as a shared link would; fails on any exception."""
+    from tlcore.urlstate import config_to_params
+
+    at = app_for(root, monkeypatch)
+    for k, v in (config_to_params(setup) if setup is not None else {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.fixture(scope="module")
 def store_root(tmp_path_factory):
     return runs_store(tmp_path_factory)

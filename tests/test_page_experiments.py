@@ -10,11 +10,10 @@ import time
 
 import pytest
 
-from tests.test_page_compare import app_for
+from tests.test_page_compare import open_page
 from tlcore import experiments as ex
 from tlcore.config import RunConfig
 from tlcore.runs import FINAL, Store
-from tlcore.urlstate import config_to_params
 
 SETUP = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=5, val_per_class=5,
                   test_per_class=10, epochs=2, batch_size=16)
@@ -35,20 +34,14 @@ def charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
-def open_page(root, monkeypatch):
+def open_experiments(root, monkeypatch):
     monkeypatch.setattr(ex, "YOSINSKI_BASE", YOS)
-    at = app_for(root, monkeypatch)
-    for k, v in config_to_params(SETUP).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/experiments.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(root, monkeypatch, "app_pages/experiments.py", SETUP)
 
 
 @pytest.mark.slow
 def test_label_budget_sweep_runs_and_draws(tmp_path, monkeypatch):
-    at = open_page(tmp_path, monkeypatch)
+    at = open_experiments(tmp_path, monkeypatch)
     at.multiselect(key="exp_ks").set_value([1, 5]).run()
     at.multiselect(key="exp_seeds").set_value([0, 1]).run()
     at.button(key="exp_budget_run").click().run()
@@ -74,7 +67,7 @@ def test_label_budget_sweep_runs_and_draws(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_yosinski_grid_runs_and_draws_beside_the_paper(tmp_path, monkeypatch):
-    at = open_page(tmp_path, monkeypatch)
+    at = open_experiments(tmp_path, monkeypatch)
     n = len(ex.yosinski_configs(seeds=[0], epochs=YOS.epochs, labels_per_class=YOS.labels_per_class, base=YOS))
     assert n == 17
     at.button(key="exp_yos_run").click().run()
