@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tlcore.runs import Store
 from tlcore.train import Callbacks, RunResult, run
+from tlcore.trained import model_payload
 
 
 def execute(store: Store, rid: str, *, fast_path: bool = True,
@@ -66,6 +67,11 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
     if result.artifacts:
         try:
             store.save_artifacts(rid, result.artifacts)
+            if result.model_state is not None:
+                payload = model_payload(result.config, result.model_state,
+                                        result.metrics.get("class_names", []),
+                                        [f["sha256"] for f in result.provenance["weights"].get("files", [])])
+                result.provenance["model"] = store.save_model(rid, payload)
         except OSError as e:  # a full disk or read-only folder: a failed run, not a dead worker
             store.finish(rid, "failed", metrics=result.metrics, seconds=result.seconds,
                          provenance=result.provenance,

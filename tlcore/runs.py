@@ -250,6 +250,28 @@ class Store:
         path = self.artifact_dir(rid) / "artifacts.pt"
         return torch.load(path, weights_only=True) if path.is_file() else {}
 
+    def save_model(self, rid: str, payload: dict) -> dict:
+        """Write a finished run's model (``tlcore.trained.model_payload``); returns its
+        ``{file, sha256, bytes}``. ``tlcore.trained.load_trained`` rebuilds it."""
+        from tlcore.trained import write_model
+
+        return write_model(self.artifact_dir(rid), payload)
+
+    def has_model(self, rid: str) -> bool:
+        from tlcore.trained import MODEL_FILE
+
+        return (self.artifact_dir(rid) / MODEL_FILE).is_file()
+
+    def disk_bytes(self) -> int:
+        """Bytes the store takes on disk: the database (with its WAL) and every run's files."""
+        total = 0
+        for path in [self.db_path, self.db_path.with_name("runs.sqlite-wal"), self.root / "runs"]:
+            if path.is_file():
+                total += path.stat().st_size
+            elif path.is_dir():
+                total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return total
+
     # -- reading -------------------------------------------------------------------
     def _record(self, row: tuple, history: list[dict]) -> RunRecord:
         (rid, config, status, created, updated, progress, message, metrics, prov, seconds, pid) = row

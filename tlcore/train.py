@@ -32,6 +32,7 @@ from tlcore.freeze import (
 from tlcore.models import Backbone, build_backbone
 from tlcore.rundata import SPLIT_RULE, RunData, prepare
 from tlcore.strategies import STRATEGIES
+from tlcore.trained import changed_state, pretrained_state
 
 SNAPSHOT_PER_CLASS = 20  # images per class and domain whose features are kept every epoch
 
@@ -62,6 +63,7 @@ class RunResult:
     provenance: dict = field(default_factory=dict)
     artifacts: dict[str, torch.Tensor] = field(default_factory=dict)
     model: torch.nn.Module | None = None  # the trained network (not stored; for tests and scripts)
+    model_state: dict[str, torch.Tensor] | None = None  # what the store keeps (tlcore.trained)
 
 
 def lr_factor(cfg: RunConfig, step: int, total: int) -> float:
@@ -71,18 +73,24 @@ def lr_factor(cfg: RunConfig, step: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
 
 
+EVAL_BATCH = 128  # images per forward pass when scoring (no gradients, so larger than training's)
+
+
 @torch.no_grad()
-def _evaluate(net, x: torch.Tensor, y: torch.Tensor, k: int, batch: int, device) -> tuple[float, float, torch.Tensor]:
-    """(mean loss, accuracy, predictions) of groups ``k:`` + head on prefix outputs ``x``."""
+def _evaluate(net, x: torch.Tensor, y: torch.Tensor, k: int, device,
+              batch: int = EVAL_BATCH) -> tuple[float, float, torch.Tensor]:
+    """(mean loss, accuracy, class probabilities ``[N, C]``) of groups ``k:`` + head on
+    prefix outputs ``x``; the predictions are ``probs.argmax(1)``."""
     net.eval()
-    preds, total = [], 0.0
+    probs, total = [], 0.0
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch].to(device), y[i:i + batch].to(device)
         logits = net.head(net.forward_features(xb, k))
         total += float(F.cross_entropy(logits, yb, reduction="sum"))
-        preds.append(logits.argmax(1).cpu())
-    p = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
-    return total / max(1, len(y)), float((p == y).float().mean()) if len(y) else float("nan"), p
+        probs.append(logits.softmax(1).cpu())
+    pr = torch.cat(probs) if probs else torch.empty(0, net.head.out_features)
+    p = pr.argmax(1)
+    return total / max(1, len(y)), float((p == y).float().mean()) if len(y) else float("nan"), pr
 
 
 def confusion(y: torch.Tensor, p: torch.Tensor, n: int) -> torch.Tensor:
@@ -148,6 +156,8 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
     data = data or prepare(cfg)
     bb = build_backbone(cfg.backbone, weights=strategy.weights(cfg), input_size=cfg.input_size)
     net = bb.net
+    # the pretrained tensors as loaded: what training left equal to these is not stored again
+    init_state = pretrained_state(net) if bb.weights.pretrained else None
     net.reset_head(data.num_classes, seed=cfg.seed)
     strategy.prepare_net(net, cfg)
     net.to(device)
@@ -256,9 +266,9 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
                    "trainable": phase.describe(groups), "trainable_params": trainable_count(net),
                    "lrs": {g["name"]: g["base_lr"] for g in opt.param_groups}, "fast_path_cut": k,
                    **{key: v / batches for key, v in stats_sum.items()}}
-            rec["val_loss"], rec["val_acc"], _ = _evaluate(net, x["val"], inputs.y["val"], k, 128, device)
+            rec["val_loss"], rec["val_acc"], _ = _evaluate(net, x["val"], inputs.y["val"], k, device)
             if "target" in x:
-                rec["target_loss"], rec["target_acc"], _ = _evaluate(net, x["target"], inputs.y["target"], k, 128, device)
+                rec["target_loss"], rec["target_acc"], _ = _evaluate(net, x["target"], inputs.y["target"], k, device)
             if snaps is not None:
                 rec["a_distance"] = snaps.take(net, x, k, device)
             rec["seconds"] = time.perf_counter() - t0
@@ -274,6 +284,7 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
         result.message = f"cancelled after {len(result.history)} of {cfg.epochs} epochs"
     if result.status == "running":
         _finish(result, net, inputs, k, data, device)
+        result.model_state = changed_state(net, init_state)
         if data.target is not None:  # the final features _finish stored, not a second pass
             after = _domain_measures({s: result.artifacts[f"features_{s}"] for s in ("test", "target")})
             result.metrics.update({f"{m}_before": v for m, v in before.items()})
@@ -327,7 +338,7 @@ class _Snapshots:
 
 
 @torch.no_grad()
-def _features(net, x: dict[str, torch.Tensor], k: int, device, batch: int = 128) -> dict[str, torch.Tensor]:
+def _features(net, x: dict[str, torch.Tensor], k: int, device, batch: int = EVAL_BATCH) -> dict[str, torch.Tensor]:
     """Features ``[N, D]`` (on the CPU) of groups ``k:`` in eval mode, per split of ``x``
     (inputs at cut ``k``); the net's train/eval mode is restored."""
     was = net.training
@@ -351,14 +362,14 @@ def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, devi
     n = data.num_classes
     x = inputs.x
     m: dict = {}
-    m["test_loss"], m["test_accuracy"], p = _evaluate(net, x["test"], inputs.y["test"], k, 128, device)
-    cm = confusion(inputs.y["test"], p, n)
+    m["test_loss"], m["test_accuracy"], probs = _evaluate(net, x["test"], inputs.y["test"], k, device)
+    cm = confusion(inputs.y["test"], probs.argmax(1), n)
     m["per_class_accuracy"] = per_class_accuracy(cm)
     m["confusion"] = cm.tolist()
     m["val_accuracy"] = result.history[-1]["val_acc"]
     if "target" in x:
-        m["target_loss"], m["target_accuracy"], pt = _evaluate(net, x["target"], inputs.y["target"], k, 128, device)
-        cmt = confusion(inputs.y["target"], pt, n)
+        m["target_loss"], m["target_accuracy"], probs_t = _evaluate(net, x["target"], inputs.y["target"], k, device)
+        cmt = confusion(inputs.y["target"], probs_t.argmax(1), n)
         m["target_per_class_accuracy"] = per_class_accuracy(cmt)
         m["target_confusion"] = cmt.tolist()
     m["class_names"] = list(data.source.class_names)
@@ -368,4 +379,12 @@ def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, devi
         result.artifacts[f"features_{split}"] = f
         result.artifacts[f"labels_{split}"] = inputs.y[split]
     result.artifacts["head"] = {kk: v.detach().cpu() for kk, v in net.head.state_dict().items()}
+    # per-image answers for error analysis (which test images, how sure): float16 keeps
+    # 500 images x 10 classes at 10 KB; the indices say where each image is in its dataset
+    # (pred_* from the float32 probabilities: float16 can tie two classes)
+    result.artifacts.update(probs_test=probs.half(), pred_test=probs.argmax(1),
+                            index_test=data.splits.test.clone())
+    if "target" in x:
+        result.artifacts.update(probs_target=probs_t.half(), pred_target=probs_t.argmax(1),
+                                index_target=data.target_test.clone())
     net.eval()  # the finished model is handed back in eval mode, as before
