@@ -10,7 +10,9 @@ app:
 
 test:
 	scripts/setup.sh test
+	$(MAKE) lint
 	$(PYTHON) -m pytest
 
+# Every code folder. pyproject's banned-api rule keeps streamlit, ui and app_pages out of tlcore.
 lint:
-	$(PYTHON) -m ruff check tlcore tests app.py pages bench
+	$(PYTHON) -m ruff check tlcore ui app_pages tests bench scripts app.py
