@@ -26,7 +26,7 @@ def _wait_for_answer(page, store_dir, timeout_s: float = 480) -> None:
 
     from tlcore.runs import FINAL, Store
 
-    answer = page.get_by_text(re.compile(r"won with|A tie"))
+    answer = page.get_by_text(re.compile(r"won with|Within noise"))
     deadline = time.time() + timeout_s
     all_done_at = None
     while time.time() < deadline:

@@ -43,7 +43,7 @@ def test_home_shows_stored_results_at_once(tmp_data_dir):
     at.run()
     assert not at.exception
     assert at.session_state["tl_setup"] == base
-    assert any("won with" in s.value or "tie" in s.value for s in at.success)
+    assert any("won with" in s.value or "Within noise" in s.value for s in at.success)
 
 
 def test_bad_url_values_fall_back_with_a_notice(tmp_data_dir):

@@ -5,6 +5,7 @@ Pure functions on stored records, so the app, the CLI and tests read the same nu
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,26 +81,53 @@ def group_by_seed(records: Sequence[RunRecord]) -> list[SeedGroup]:
     return list(groups.values())
 
 
+def scored_images(rec: RunRecord, metric: str = "test_accuracy") -> int:
+    """How many images ``metric`` was measured on (from the run's provenance)."""
+    side = "target" if metric == "target_accuracy" else "source"
+    n = rec.provenance.get("data", {}).get(side, {}).get("test")
+    if n:
+        return int(n)
+    classes = len(rec.metrics.get("class_names", ())) or 10
+    return rec.config.test_per_class * classes
+
+
+def noise_points(p1: float, p2: float, n: int) -> float:
+    """Two standard errors (in points) of the gap between two accuracies each measured on
+    ``n`` test images: a gap below this can come from which images happened to be drawn.
+    (Binomial, unpaired: conservative for two runs scored on the same images.)"""
+    return 200 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / max(1, n))
+
+
+def _what(metric: str) -> str:
+    return "target-domain accuracy" if metric == "target_accuracy" else "test accuracy"
+
+
 def winner_sentence(records: Sequence[RunRecord], metric: str = "test_accuracy") -> str:
-    """Which run won on ``metric`` and by how much, in one sentence a student can read."""
+    """Which run won on ``metric`` and by how much, in one sentence a student can read; a
+    gap within the test set's noise (``noise_points``) is called that, not a win."""
     done = [r for r in records if r.status == "done" and metric in r.metrics]
     if len(done) < 2:
         return ""
     ranked = sorted(done, key=lambda r: r.metrics[metric], reverse=True)
     best, rest = ranked[0], ranked[1:]
-    what = "target accuracy" if metric == "target_accuracy" else "test accuracy"
+    what = _what(metric)
     vary = varying_fields([r.config for r in done]) or ["strategy"]
     others = ", ".join(f"{label(r.config, vary)} {r.metrics[metric]:.1%}" for r in rest)
-    margin = (best.metrics[metric] - rest[0].metrics[metric]) * 100
+    p1, p2 = best.metrics[metric], rest[0].metrics[metric]
+    margin = (p1 - p2) * 100
+    n = scored_images(best, metric)
+    bound = noise_points(p1, p2, n)
     c = best.config
     ctx = (f"{c.dataset}{' → ' + c.target if c.target else ''}, "
            f"{'all' if c.labels_per_class is None else c.labels_per_class} labels per class, "
            f"backbone {c.backbone}, seed {c.seed}")
-    if margin < 0.5:
-        return (f"A tie within half a point: {label(c, vary)} {best.metrics[metric]:.1%} {what}, "
-                f"{others} ({ctx}). Try more seeds before calling a winner.")
-    return (f"{label(c, vary)} won with {best.metrics[metric]:.1%} {what}, "
-            f"{margin:.1f} points ahead of the runner-up ({others}; {ctx}).")
+    if margin < max(0.5, bound):
+        return (f"Within noise: {label(c, vary)} {p1:.1%} {what} vs {others} ({ctx}). On {n:,} test images "
+                f"a gap under {bound:.1f} points can be chance, and this one is {margin:.1f}: run more seeds "
+                "before calling a winner.")
+    return (f"{label(c, vary)} won with {p1:.1%} {what}, {margin:.1f} points ahead of the runner-up "
+            f"({others}; {ctx}). That is more than the {bound:.1f} points {n:,} test images could explain, "
+            "but it is one seed: more seeds would show how much it varies.")
 
 
 # -- the Compare page's pieces ---------------------------------------------------------
@@ -161,8 +189,9 @@ def final_table(groups: Sequence[SeedGroup], vary: Sequence[str],
 
 
 def group_winner_sentence(groups: Sequence[SeedGroup], metric: str = "test_accuracy") -> str:
-    """Like ``winner_sentence`` but on seed means: a win counts only if the margin is
-    larger than half a point and larger than the seeds' own spread."""
+    """Like ``winner_sentence`` but on seed means: a win counts only if the margin is larger
+    than half a point, than the seeds' own spread and than the test set's noise on a mean
+    of that many seeds."""
     scored = [(g, g.final(metric)) for g in groups]
     scored = [(g, f) for g, f in scored if f is not None]
     if len(scored) < 2:
@@ -171,7 +200,7 @@ def group_winner_sentence(groups: Sequence[SeedGroup], metric: str = "test_accur
         return winner_sentence([r for g, _ in scored for r in g.runs], metric)
     scored.sort(key=lambda gf: gf[1][0], reverse=True)
     vary = varying_fields([g.config for g, _ in scored]) or ["strategy"]
-    what = "target accuracy" if metric == "target_accuracy" else "test accuracy"
+    what = _what(metric)
 
     def fmt(g, f):
         return f"{label(g.config, vary)} {f[0]:.1%} ± {f[1] * 100:.1f}, n={f[2]}"
@@ -179,8 +208,9 @@ def group_winner_sentence(groups: Sequence[SeedGroup], metric: str = "test_accur
     (best, fb), fs = scored[0], scored[1][1]
     margin = (fb[0] - fs[0]) * 100
     others = ", ".join(fmt(g, f) for g, f in scored[1:])
-    if margin < max(0.5, fb[1] * 100, fs[1] * 100):
+    test_noise = noise_points(fb[0], fs[0], scored_images(best.runs[0], metric)) / math.sqrt(min(fb[2], fs[2]))
+    if margin < max(0.5, fb[1] * 100, fs[1] * 100, test_noise):
         return (f"Too close to call on {what}: {fmt(best, fb)} vs {others}. The gap ({margin:.1f} points) "
-                "is within the spread over seeds: add seeds before calling a winner.")
+                "is within the spread over seeds or the test set's noise: add seeds before calling a winner.")
     return (f"{label(best.config, vary)} won on mean {what}: {fb[0]:.1%} ± {fb[1] * 100:.1f} over {fb[2]} seeds, "
             f"{margin:.1f} points ahead of the runner-up ({others}). ± is the standard deviation over seeds.")
