@@ -167,7 +167,7 @@ def label_budget(counts: Sequence[int], class_names: Sequence[str], labels_per_c
         return Budget(room, True, train, "")
     if labels_per_class > room:
         return Budget(room, False, 0, f"{labels_per_class:,} labels per class do not fit: {held}, so "
-                      f"at most {room:,} are left. Runs with this budget would stop with an error")
+                      f"at most {room:,} are left")
     return Budget(room, True, labels_per_class * len(counts), "")
 
 

@@ -78,11 +78,16 @@ def prepare(cfg: RunConfig) -> RunData:
     try:
         splits = stratified_splits(source.labels, labels_per_class=cfg.labels_per_class,
                                    val_per_class=cfg.val_per_class, test_per_class=cfg.test_per_class,
-                                   seed=cfg.seed, test_pool=_test_pool(source, cfg.dataset))
+                                   seed=cfg.seed, test_pool=_test_pool(source, cfg.dataset),
+                                   class_names=source.class_names)
     except ValueError as e:
-        room = min(source.class_counts()) - cfg.val_per_class - cfg.test_per_class
-        raise ValueError(f"the label budget does not fit {source.name}: {e}. Use at most {max(room, 0)} "
-                         f"labels per class, or fewer validation/test images per class") from None
+        from tlcore.preview import label_budget
+
+        # the Data page's own rule and words (class names, the largest budget that fits)
+        budget = label_budget(source.class_counts(), source.class_names, cfg.labels_per_class,
+                              cfg.val_per_class, cfg.test_per_class)
+        why = budget.message or f"{e}. Use fewer labels, validation or test images per class"
+        raise ValueError(f"the label budget does not fit {source.name}: {why}") from None
     data = RunData(source, splits)
     if cfg.target:
         target = load_domain(cfg.target, seed=cfg.seed)
