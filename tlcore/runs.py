@@ -295,6 +295,11 @@ class Store:
             rows = c.execute(q, (status,) if status else ()).fetchall()
         return [self._record(r, []) for r in rows]
 
+    def counts(self) -> dict[str, int]:
+        """Runs per status: one indexed query, cheap enough to poll."""
+        with self._conn() as c:
+            return dict(c.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+
     def integrity_ok(self) -> bool:
         with self._conn() as c:
             return c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

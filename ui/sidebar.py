@@ -20,6 +20,14 @@ def sidebar() -> None:
             f"{labels} labels per class · strategy `{cfg.strategy}`  \n"
             f"{cfg.epochs} epochs · lr {cfg.lr:g} · seed {cfg.seed}"
         )
-        runs = get_store().list()
-        active = [r for r in runs if r.status in ("queued", "running")]
-        st.caption(f"{len(runs)} runs stored · {len(active)} queued or running")
+        queue_counts()
+
+
+@st.fragment(run_every=2.0)
+def queue_counts() -> None:
+    """Live counts: a page may queue runs after the sidebar was drawn (the sidebar draws
+    first), and runs finish while pages poll only their own fragments. One COUNT query."""
+    n = get_store().counts()
+    active = n.get("queued", 0) + n.get("running", 0)
+    st.caption(f"{sum(n.values())} runs stored · {n.get('running', 0)} running · "
+               f"{n.get('queued', 0)} queued" if active else f"{sum(n.values())} runs stored · none running")
