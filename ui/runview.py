@@ -32,6 +32,16 @@ def series(recs: Sequence[RunRecord], metric: str, x: str = "epoch") -> list[dic
     return out
 
 
+def accuracy_words(r: RunRecord) -> str:
+    """A finished run's accuracies, each naming its domain: with a target, the target's
+    comes first (what adaptation is for) and the source's is called that."""
+    m = r.metrics
+    if "target_accuracy" in m:
+        return (f"target accuracy {m['target_accuracy']:.1%} ({r.config.target}), "
+                f"source test accuracy {m['test_accuracy']:.1%}")
+    return f"test accuracy {m['test_accuracy']:.1%}"
+
+
 def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) -> None:
     vary = varying_fields([r.config for r in recs]) or ["strategy"]
     for r in recs:
@@ -41,7 +51,7 @@ def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) 
             if r.status == "running" and r.message:
                 text += f" ({r.message})"
             elif r.status == "done" and "test_accuracy" in r.metrics:
-                text += f": test accuracy {r.metrics['test_accuracy']:.1%} in {r.seconds:.0f} s"
+                text += ": " + accuracy_words(r) + f" in {r.seconds:.0f} s"
             elif r.message:
                 text += f": {r.message}"
             st.progress(min(1.0, r.progress if r.status != "done" else 1.0), text=text)
