@@ -96,7 +96,12 @@ for b in advice.backbone_scores:
     row["note"] = b.error or "; ".join(f"{k}: {v}" for k, v in b.reasons.items())
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-    "seconds": st.column_config.NumberColumn(format="%.1f")})
+    "seconds": st.column_config.NumberColumn(format="%.1f"),
+    **{TITLES.get(n, n): st.column_config.NumberColumn(format="%.3f") for n in SCORES.names()},
+    "note": st.column_config.TextColumn(width="large")})
+if missing := [t for t in TITLES.values() if any(r.get(t) is None for r in rows)]:
+    st.caption(f"An empty cell ({', '.join(missing)}) means that score could not be computed for that "
+               "backbone; its note says why.")
 st.caption("Higher is better for every score; scores compare backbones on the same task only.")
 
 st.subheader("Check the prediction")

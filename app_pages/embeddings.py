@@ -106,6 +106,8 @@ view("pca", "PC")
 st.subheader("UMAP: local neighbourhoods kept")
 with st.spinner("Fitting UMAP (a few seconds; the first map after a restart also compiles, ~20 s)…"):
     view("umap", "")
-st.caption("Circles are source images, diamonds target images. Both panels of a chart come from one map "
-           "fitted on both feature sets, so movement between panels is the training's doing, not a new "
-           "random layout. The camera button in a chart's toolbar saves it as PNG.")
+shapes = ("Circles are source images, diamonds target images. " if cfg.target
+          else "There is no target domain in this setup, so every point is a source image. ")
+st.caption(shapes + "Both panels of a chart come from one map fitted on both feature sets, so movement "
+           "between panels is the training's doing, not a new random layout. The camera button in a "
+           "chart's toolbar saves it as PNG.")
