@@ -35,8 +35,10 @@ class Preprocess:
         elif c == 3 and self.channels == 1:
             x = x.mean(dim=1, keepdim=True)
         if x.shape[-2:] != (self.size, self.size):
+            # antialias whenever either side shrinks (a tall photo shrinks in height while
+            # growing in width); for square dataset images this is the old rule exactly
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                              align_corners=False, antialias=x.shape[-1] > self.size)
+                              align_corners=False, antialias=max(x.shape[-2:]) > self.size)
         mean = torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
         return (x - mean) / std
