@@ -9,6 +9,7 @@
     tlcore run --backbone B --dataset D [--target T] --strategy S ... [--json]
                                        train one run (stored; a stored result is reused)
     tlcore runs list|show|export|delete   the run store
+    tlcore export RUN_ID --format onnx|torchscript --out DIR   a run's network + model card
     tlcore worker                      background worker that executes queued runs
     tlcore strategies [--json]         registered strategies
     tlcore adapt [--seeds 0,1,2]       domain-adaptation study (default MNIST -> MNIST-M):
@@ -621,6 +622,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["csv", "json"], default="csv", help="export format")
     s.add_argument("--out", default=None, help="export to this file instead of stdout")
     s.set_defaults(func=cmd_runs)
+
+    from tlcore.export import add_parser as add_export_parser  # tlcore export: a run as ONNX or TorchScript
+
+    add_export_parser(sub)
 
     s = sub.add_parser("worker", help="execute queued runs from the store until idle")
     s.add_argument("--store", default=None)
