@@ -623,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="export to this file instead of stdout")
     s.set_defaults(func=cmd_runs)
 
-    from tlcore.export import add_parser as add_export_parser  # tlcore export: a run as ONNX or TorchScript
+    from tlcore.export import add_parser as add_export_parser  # a run as ONNX or TorchScript
 
     add_export_parser(sub)
 
