@@ -9,6 +9,7 @@ from tlcore.compare import classic_comparison, label, winner_sentence
 from ui.runview import live
 from ui.state import get_setup, show_notices
 from ui.store import submit
+from ui.workflow import draw_workflow
 
 st.title("Transfer Lab")
 show_notices()
@@ -37,6 +38,8 @@ concepts = [
 for i, (title, text) in enumerate(concepts):
     with cols[i % 3].container(border=True):
         st.markdown(f"**{title}**  \n{text}")
+
+draw_workflow(get_setup())  # the workflow diagram, with this setup's choices in its boxes
 
 st.header("The classic comparison")
 base = get_setup()
