@@ -17,6 +17,7 @@ from tlcore.preview import (
     preview_domain,
     upload_info,
 )
+from ui.dataset_maker import dataset_maker
 from ui.pickers import bind, dataset_options, domain_picker, setter, show_errors
 from ui.state import get_setup, md_escape, show_notices, update_setup
 
@@ -161,3 +162,6 @@ if kind == "error":
     st.error(f"Upload not used, nothing changed: {md_escape(msg)}.", icon=":material/error:")
 elif kind == "success":
     st.success(md_escape(msg), icon=":material/check_circle:")
+
+st.subheader("Make your own dataset")
+dataset_maker()

@@ -17,6 +17,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 SHOTS = ROOT / "tests" / "artifacts"
+# Chromium's built-in test camera (a moving pattern), granted without a permission prompt
+FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 
 
 def free_port() -> int:
@@ -60,13 +62,14 @@ def streamlit_server(data_dir: Path):
 
 
 @contextmanager
-def browser_pages(n: int = 1, width: int = 1366, height: int = 900):
+def browser_pages(n: int = 1, width: int = 1366, height: int = 900, extra_args: tuple[str, ...] = ()):
     """``n`` pages in separate browser contexts: separate Streamlit sessions, like two tabs
-    of two different students."""
+    of two different students. ``extra_args``: more Chromium flags (e.g. ``FAKE_CAMERA``)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + list(extra_args),
+                                    headless=True)
         pages = [browser.new_context(viewport={"width": width, "height": height}).new_page() for _ in range(n)]
         try:
             yield pages
@@ -75,8 +78,8 @@ def browser_pages(n: int = 1, width: int = 1366, height: int = 900):
 
 
 @contextmanager
-def browser_page(width: int = 1366, height: int = 900):
-    with browser_pages(1, width, height) as pages:
+def browser_page(width: int = 1366, height: int = 900, extra_args: tuple[str, ...] = ()):
+    with browser_pages(1, width, height, extra_args) as pages:
         yield pages[0]
 
 
