@@ -34,7 +34,10 @@ def _label(name: str) -> str:
     if name in DATASETS:
         return DATASETS.get(name).title
     info = upload_info(name)
-    return f"{info['filename']} (your upload, {info['images']:,} images)" if info else name
+    if not info:
+        return name
+    where = "" if info.get("made") else "your upload, "  # a made one's name already says so
+    return f"{info['filename']} ({where}{info['images']:,} images)"
 
 
 def _on_upload() -> None:
@@ -48,7 +51,8 @@ def _on_upload() -> None:
         st.session_state["data_upload_msg"] = ("error", str(e))
         return
     update_setup(dataset=path)
-    skipped = f"; {len(info['skipped'])} files skipped (listed under Provenance)" if info["skipped"] else ""
+    n_skip = len(info["skipped"])
+    skipped = f"; {n_skip} file{'s' if n_skip != 1 else ''} skipped (listed under Provenance)" if n_skip else ""
     st.session_state["data_upload_msg"] = (
         "success", f"{f.name}: {info['images']:,} images in {len(info['classes'])} classes "
         f"({', '.join(info['classes'][:8])}{'…' if len(info['classes']) > 8 else ''}) is now the source{skipped}.")

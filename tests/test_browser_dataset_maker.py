@@ -148,7 +148,7 @@ def test_make_a_dataset_in_the_app(tmp_path):
         source = page.get_by_test_id("stSelectbox").first  # the Source picker
         shown = source.evaluate("e => e.innerText + ' ' + [...e.querySelectorAll('input')]"
                                 ".map(i => i.value).join(' ')")
-        assert "Shapes, made in the app (your upload, 10 images)" in shown, shown
+        assert "Shapes, made in the app (10 images)" in shown, shown
         _text(page, "Source: Shapes, made in the app")  # the preview of what a run will see
         shot(page, "dataset_maker")
 

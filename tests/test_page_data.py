@@ -168,7 +168,7 @@ def test_upload_becomes_the_source(tmp_data_dir):
     assert not at.exception, [e.value for e in at.exception]
     path = setup(at).dataset
     assert Path(path).parent == tmp_data_dir / "uploads"
-    assert any("210 images in 3 classes" in s.value and "1 files skipped" in s.value for s in at.success)
+    assert any("210 images in 3 classes" in s.value and "1 file skipped" in s.value for s in at.success)
     # 70 images per class leave 10 labels after 10 validation + 50 test images
     assert any("At most **10**" in c.value for c in at.caption)
     assert at.selectbox(key="data_src_ds").value == path
