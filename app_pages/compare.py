@@ -18,6 +18,7 @@ from tlcore.compare import (
     parse_run_ids,
     varying_fields,
 )
+from ui import errors_view
 from ui.state import show_notices
 from ui.store import get_store
 
@@ -115,9 +116,11 @@ if done:
     cols = st.columns(2)
     for col, name in zip(cols, ("confusion_source", "confusion_target"), strict=True):
         if name in figs:
-            col.plotly_chart(figs[name], config=plots.CHART_CONFIG, key=f"compare_{name}")
+            split = "test" if name == "confusion_source" else "target"
+            errors_view.confusion_chart(col, figs[name], rec, split)  # clickable cells
         else:
             col.caption("This run has no target domain, so there is no target confusion matrix.")
+    errors_view.why_it_errs(rec)  # the images behind a picked cell, the top losses
 
 st.subheader("Export")
 e1, e2, e3 = st.columns(3)
@@ -129,5 +132,7 @@ if figs and plots.png_export_available():
     e3.download_button("Charts (PNG, zip)", lambda: plots.png_zip(figs), "transfer-lab-charts.zip",
                        "application/zip", icon=":material/image:", key="compare_png", on_click="ignore",
                        help="Rendered on the server; takes a few seconds.")
+if done:
+    errors_view.model_download(st.columns(3)[0], rec)  # the confusion matrices' run
 st.caption("To save one chart as PNG, use the camera button in its toolbar (top right of the chart). "
            "To share this comparison, copy the page address: it lists the selected runs.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcore.errors import human_bytes, model_size
 from tlcore.strategies import STRATEGIES
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
@@ -67,12 +68,18 @@ rows = [{"status": r.status, "strategy": r.config.strategy,
          "backbone": r.config.backbone, "data": r.config.dataset + (f" → {r.config.target}" if r.config.target else ""),
          "labels/class": r.config.labels_per_class, "seed": r.config.seed,
          "test acc": r.metrics.get("test_accuracy"), "target acc": r.metrics.get("target_accuracy"),
-         "seconds": r.seconds, "id": r.id} for r in reversed(store.list())]
+         "seconds": r.seconds, "model": model_size(r),
+         "id": r.id} for r in reversed(store.list())]
 if rows:
     st.dataframe(rows, hide_index=True, column_config={
         "test acc": st.column_config.NumberColumn(format="percent"),
         "target acc": st.column_config.NumberColumn(format="percent"),
-        "seconds": st.column_config.NumberColumn(format="%.1f")})
+        "seconds": st.column_config.NumberColumn(format="%.1f"),
+        "model": st.column_config.TextColumn(help="Size of the stored model file: only the tensors "
+                                             "training changed, so a frozen backbone adds only a head")})
+    models = sum(r.provenance.get("model", {}).get("bytes", 0) for r in store.list())
+    st.caption(f"The store takes {human_bytes(store.disk_bytes())} on disk for {len(rows)} runs "
+               f"(their models: {human_bytes(models)}).")
     again = [r for r in store.list() if r.status in ("interrupted", "failed", "cancelled")]
     if again and st.button(f"Re-run {len(again)} interrupted, failed or cancelled runs", key="train_rerun"):
         st.session_state["train_ids"] = submit([r.config for r in again])
