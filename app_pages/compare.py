@@ -88,14 +88,17 @@ else:
 
 st.subheader("Final results")
 pct = st.column_config.NumberColumn
-rows = [{k: v * 100 if k in ("test_accuracy", "target_accuracy") and v is not None else v for k, v in r.items()}
+rows = [{k: (v * 100 if k.endswith("accuracy") else f"{v:.1f}" if k.endswith("_std") else v)
+         if v is not None else ("–" if k.endswith("_std") else None) for k, v in r.items()}
         for r in final_table(groups, vary)]  # shown as "93.5%": the column format takes percents
+txt = st.column_config.TextColumn
 st.dataframe(rows, hide_index=True, key="compare_table", column_config={
-    "runs": st.column_config.TextColumn("runs"), "n": pct("seeds", format="%d"),
-    "test_accuracy": pct("test accuracy (mean)", format="%.1f%%"),
-    "test_accuracy_std": pct("± std (points)", format="%.1f"),
-    "target_accuracy": pct("target accuracy (mean)", format="%.1f%%"),
-    "target_accuracy_std": pct("± std (points) ", format="%.1f"),
+    "runs": txt("runs"), "n": pct("seeds", format="%d"),
+    "test_accuracy": pct(("source " if any(r.config.target for r in recs) else "") + "test accuracy (mean)",
+                         format="%.1f%%"),
+    "test_accuracy_std": txt("± std (points)", help="Over seeds; – with one seed."),
+    "target_accuracy": pct("target-domain accuracy (mean)", format="%.1f%%"),
+    "target_accuracy_std": txt("± std (points) ", help="Over seeds; – with one seed."),
     "seconds": pct("seconds (mean)", format="%.1f")})
 for m in ("test_accuracy", "target_accuracy"):
     if sentence := group_winner_sentence(groups, m):

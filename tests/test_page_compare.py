@@ -165,3 +165,13 @@ def test_png_zip_renders_every_chart():
     with zipfile.ZipFile(io.BytesIO(plots.png_zip(figs, width=400, height=300))) as z:
         assert sorted(z.namelist()) == ["bars.png", "curves.png"]
         assert all(z.read(n)[:8] == b"\x89PNG\r\n\x1a\n" for n in z.namelist())
+
+
+def test_missing_numbers_show_a_dash_not_none(tmp_path_factory, monkeypatch):
+    """One seed has no spread: the ± column says "–", never the word None."""
+    root = runs_store(tmp_path_factory)
+    at = open_page(root, monkeypatch, "app_pages/compare.py")
+    at.multiselect(key="compare_runs").set_value([BASE.replace(strategy=STRATEGIES[0]).run_id()]).run()
+    table = at.dataframe[0].value
+    assert list(table["test_accuracy_std"]) == ["–"]
+    assert "None" not in table.to_string()
