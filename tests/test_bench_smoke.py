@@ -120,3 +120,29 @@ def test_bench_rerun_times_every_page(tmp_path):
     for r in rows:
         assert NUMBER.match(r[2].strip()) and NUMBER.match(r[3].strip()), r
     assert "exception" not in out.stdout and "not found" not in out.stdout
+
+
+BENCH_PREDICT = ROOT / "bench" / "bench_predict.py"
+
+
+@pytest.mark.slow
+def test_bench_predict_quick_prints_every_row(tmp_path):
+    """bench/bench_predict.py trains its two runs, answers both pictures with each and prints
+    a timed row per (model, picture) with numbers in every cell."""
+    if missing := _weights_missing():
+        pytest.skip(f"pretrained weights not on this machine: {', '.join(missing)}")
+    env = {**os.environ, "TLAB_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(BENCH_PREDICT), "--quick", "--threads", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    lines = out.stdout.splitlines()
+    rows = _table(lines, "| model | input | forward ms | prepare ms | predict ms | heat map ms "
+                         "| total ms | total / forward | target | met? |")
+    assert [(r[0], r[1]) for r in rows] == [
+        (m, i) for m in ("lab_synth_digits 32px", "mobilenet_v2 ImageNet 64px")
+        for i in ("drawing 280x280 PNG", "photo 1600x1200 JPEG", "phone photo 4032x3024 JPEG")
+    ], out.stdout
+    for _model, _input, *ms, ratio, _target, met in rows:
+        assert all(NUMBER.match(v) and float(v) > 0 for v in ms), ms
+        assert ratio.endswith("x") and float(ratio[:-1]) > 0 and met in ("yes", "NO")
+    assert "Machine:" in out.stdout and "first answer" in out.stdout

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from tlcore.compare import SeedGroup, group_winner_sentence, noise_points, scored_images, winner_sentence
+from tlcore.compare import (
+    SeedGroup,
+    group_winner_sentence,
+    noise_points,
+    scored_images,
+    winner_sentence,
+)
 from tlcore.config import RunConfig
 from tlcore.runs import RunRecord
 

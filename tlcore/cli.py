@@ -10,6 +10,7 @@
                                        train one run (stored; a stored result is reused)
     tlcore runs list|show|export|delete   the run store
     tlcore export RUN_ID --format onnx|torchscript --out DIR   a run's network + model card
+    tlcore predict RUN_ID IMAGE... [--top 3] [--json]   a stored run answers image files
     tlcore worker                      background worker that executes queued runs
     tlcore strategies [--json]         registered strategies
     tlcore adapt [--seeds 0,1,2]       domain-adaptation study (default MNIST -> MNIST-M):
@@ -626,6 +627,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tlcore.export import add_parser as add_export_parser  # a run as ONNX or TorchScript
 
     add_export_parser(sub)
+
+    from tlcore.predict_cli import add_parser as add_predict_parser  # a run answers image files
+
+    add_predict_parser(sub)
 
     s = sub.add_parser("worker", help="execute queued runs from the store until idle")
     s.add_argument("--store", default=None)

@@ -191,8 +191,12 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(a.clip(0, 255).round().astype(np.uint8), mode="L")
 
 
-def _decode(data: bytes, size: int) -> np.ndarray:
-    """uint8 ``[size, size, 3]``; raises ``_Skip`` with the reason a file is not used."""
+def open_image(data: bytes) -> Image.Image:
+    """The hostile-input guards for one image file, shared with ``tlcore.predict``: only
+    ``ALLOWED_FORMATS``, at most ``MAX_PIXELS`` (from the header, before decoding), upright
+    by its EXIF orientation, 16/32-bit and float greyscale scaled to 8 bits. Alpha is kept
+    (callers composite it on their own background). Raises ``_Skip`` (public name
+    ``ImageRejected``) with the reason; damaged pixel data raises Pillow's own errors."""
     Image.init()  # register every plugin, so ALLOWED_FORMATS are all known (a no-op after)
     try:
         im = Image.open(io.BytesIO(data), formats=[f for f in ALLOWED_FORMATS if f in Image.OPEN])
@@ -206,14 +210,23 @@ def _decode(data: bytes, size: int) -> np.ndarray:
             raise _Skip(f"too many pixels: {w}x{h} is over the limit of {MAX_PIXELS:,}")
         im.load()
         im = ImageOps.exif_transpose(im)
-        if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-            im = _to_8bit(im)
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(bg, rgba)
-        im = ImageOps.fit(im.convert("RGB"), (size, size), method=Image.Resampling.BICUBIC)
-        return np.asarray(im, dtype=np.uint8)
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im = _to_8bit(im)
+    return im
+
+
+ImageRejected = _Skip  # the reason one image file is not used, for callers outside this module
+
+
+def _decode(data: bytes, size: int) -> np.ndarray:
+    """uint8 ``[size, size, 3]``; raises ``_Skip`` with the reason a file is not used."""
+    im = open_image(data)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, rgba)
+    im = ImageOps.fit(im.convert("RGB"), (size, size), method=Image.Resampling.BICUBIC)
+    return np.asarray(im, dtype=np.uint8)
 
 
 # What unpacking a single zip member may raise on a damaged or unsupported member
