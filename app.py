@@ -21,6 +21,7 @@ PAGES = [
     st.Page("app_pages/model.py", title="Model", icon=":material/layers:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/try_it.py", title="Try it", icon=":material/draw:", url_path="try_it"),
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/join_inner:"),
     st.Page("app_pages/advisor.py", title="Strategy advisor", icon=":material/psychology:"),

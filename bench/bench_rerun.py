@@ -31,6 +31,7 @@ CHANGES = {
     "app_pages/model.py": ("radio", "model_bn", ("stats", "frozen")),
     "app_pages/train.py": ("slider", "train_epochs", (5, 7)),
     "app_pages/compare.py": None,
+    "app_pages/try_it.py": None,  # an empty store: only the pointer to Home
     "app_pages/embeddings.py": None,
     "app_pages/adapt.py": ("slider", "da_epochs", (5, 7)),
     "app_pages/advisor.py": ("multiselect", "adv_backbones", (["lab_mnist", "lab_fashion"], ["lab_mnist"])),
