@@ -129,7 +129,28 @@ def test_an_upload_is_answered_by_every_chosen_run(store_root, monkeypatch):
         probs = [float(re.search(r"([\d.]+)%$", t).group(1)) for t in expected]
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 100.05
     assert len(at.get("image")) == 6  # what each model sees and its heat map
-    assert len(at.get("download_button")) == 6  # ONNX and TorchScript per run
+    assert len(at.get("download_button")) == 9  # ONNX, TorchScript and the fitted picture per run
+
+
+def test_the_fitted_picture_gives_the_same_answer_without_the_fitting(store_root):
+    """The PNG offered beside each answer is the picture after fitting: fed through the
+    network's plain preprocessing (what an exported model's card does) it must give the
+    very answer the page shows."""
+    import torch
+
+    from tlcore.predict import predict, prepare, read_image
+    from tlcore.trained import load_trained
+    from ui.try_view import _png
+
+    model = load_trained(Store(store_root), trio()[2])
+    prepared = prepare(model, read_image(digit_png(3), "three.png"))
+    png = _png(prepared.images[0])
+    a = np.asarray(Image.open(io.BytesIO(png)))
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    probs = model.probabilities(torch.from_numpy(a.copy())[None])[0]
+    top = predict(model, prepared, top=3)
+    assert [model.class_names[int(i)] for i in probs.argsort(descending=True)[:3]] == [n for n, _ in top]
+    assert [float(p) for p in probs.sort(descending=True).values[:3]] == pytest.approx([p for _, p in top], abs=1e-6)
 
 
 @pytest.mark.parametrize("name, blob", [

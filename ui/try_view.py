@@ -137,7 +137,19 @@ def answer(root: str, rid: str, sha256: str, data: bytes, name: str) -> dict:
     return {"top": [(str(n), float(p)) for n, p in top], "seen": prepared.seen,
             "overlay": None if heat is None else overlay(prepared.seen, heat),
             "cold": heat is not None and float(heat.max()) <= 0, "no_heat": why,
-            "notes": tuple(prepared.notes)}
+            "notes": tuple(prepared.notes), "fitted_png": _png(prepared.images[0])}
+
+
+def _png(image) -> bytes:
+    """uint8 ``[C, H, W]`` as PNG bytes: the fitted picture, at the training images' size."""
+    import io
+
+    from PIL import Image
+
+    a = image.numpy().transpose(1, 2, 0)
+    buf = io.BytesIO()
+    Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def blown_up(img: np.ndarray) -> np.ndarray:
@@ -171,6 +183,11 @@ def show_answer(rec: RunRecord, ans: dict, common_notes: Sequence[str]) -> None:
         if note not in common_notes:
             st.caption(md_escape(note))
     downloads(rec)
+    st.download_button("The picture as fitted (PNG)", ans["fitted_png"], f"fitted-{rec.id[:6]}.png",
+                       "image/png", icon=":material/image:", key=f"try_dl_png_{rec.id}", on_click="ignore",
+                       help="The drawing or photo after it was fitted to this run's training images. "
+                            "An exported model given this file (with its card's preprocessing) answers "
+                            "exactly as here.")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
