@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcore.presets import setting
 from tlcore.strategies import title
 from tlcore.strategies.adaptation import DANN_WEIGHT
 from tlcore.transfer import adapt_study as da
 from ui import adapt_view as view
 from ui.pickers import dataset_options, domain_picker, show_errors
+from ui.presets import preset_button
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
 from ui.store import stored_ids, submit
@@ -27,11 +29,9 @@ cfg = get_setup()
 if not cfg.target:
     st.info("Adaptation needs a target domain. Pick one below, or start from the classic pair.",
             icon=":material/info:")
-if st.button("Use the MNIST → MNIST-M reproduction setting", icon=":material/restart_alt:", key="da_classic",
-             help=f"Source MNIST, target MNIST-M, backbone {da.DEFAULT.backbone}, "
-                  f"{da.DEFAULT.labels_per_class} labels per class, {da.DEFAULT.epochs} epochs"):
-    set_setup(da.DEFAULT.replace(seed=cfg.seed))
-    st.rerun()
+preset_button("Use the MNIST → MNIST-M reproduction setting", setting(da.DEFAULT), "da_classic",
+              icon=":material/restart_alt:", help="Lists what it changes first; your seed and "
+              "strategy stay (the methods are picked below).")
 
 options = dataset_options(cfg)
 src, tgt = st.columns(2)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from tlcore.lessons import load_all, setup_params
-from tlcore.urlstate import config_from_params
-from ui.state import set_setup, show_notices
+from tlcore.presets import from_link
+from ui.presets import preset_button
+from ui.state import show_notices
 
 st.title("Lessons")
 show_notices()
-st.markdown("Each lesson is a few steps on the other pages. A step's button loads the setup it "
-            "needs and opens the page; come back here for the next step. *Look for* says what to "
-            "notice. Runs are stored, so a step someone already ran shows its results at once.")
+st.markdown("Each lesson is a few steps on the other pages. *Load this setup* lists what it "
+            "changes in your setup before it does (and can be undone); *Open the page* goes there; "
+            "come back here for the next step. *Look for* says what to notice. Runs are stored, "
+            "so a step someone already ran shows its results at once.")
+NAMES = {"adapt": "Domain adaptation", "advisor": "Strategy advisor"}  # app.py's page titles
 
 lessons = load_all()
 if not lessons:
@@ -28,11 +31,11 @@ for n, step in enumerate(lesson.steps, 1):
     with st.container(border=True):
         st.markdown(f"**Step {n}: {step.title}**")
         st.markdown(step.text)
-        label = "Load this setup and open the page" if step.setup else "Open the page"
-        if st.button(label, key=f"lesson_{slug}_{n}", icon=":material/arrow_forward:"):
-            params = setup_params(step)
-            if params:
-                cfg, notices = config_from_params(params)
-                set_setup(cfg)
-                st.session_state["tl_notices"] = notices  # none for our own lessons (a test checks)
+        if step.setup:  # asks first, lists what it changes, and can be undone
+            preset, notices = from_link(setup_params(step))
+            for notice in notices:  # none for our own lessons (a test checks)
+                st.warning(f"Setup line: {notice}", icon=":material/link_off:")
+            preset_button("Load this setup", preset, f"lesson_{slug}_{n}", icon=":material/download:")
+        page = NAMES.get(step.page, step.page.capitalize())
+        if st.button(f"Open the {page} page", key=f"lesson_{slug}_{n}_open", icon=":material/arrow_forward:"):
             st.switch_page(f"app_pages/{step.page}.py")

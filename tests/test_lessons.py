@@ -39,16 +39,27 @@ def test_parse_refuses_unknown_pages_and_empty_lessons():
 
 
 def test_lessons_page_loads_a_setup_and_opens_its_page(tmp_path, monkeypatch):
+    """A step's setup is loaded only after its change list is confirmed (Apply), and then
+    equals the step's link (the user's strategy kept); its Open button goes to the page."""
     from streamlit.testing.v1 import AppTest
+
+    from tlcore.config import RunConfig
 
     monkeypatch.setenv("TLAB_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     at.switch_page("app_pages/lessons.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    lesson = load_all()[0]
+    # the first step whose setup differs from the defaults, so loading it changes something
+    lesson, n, want = next((les, i, cfg) for les in load_all() for i, step in enumerate(les.steps, 1)
+                           if step.setup and (cfg := config_from_params(setup_params(step))[0]
+                                              .replace(strategy=RunConfig().strategy)) != RunConfig())
+    at.radio(key="lesson_pick").set_value(lesson.slug).run()
     assert any(lesson.title in h.value for h in at.header)
-    at.button(key=f"lesson_{lesson.slug}_1").click().run()
+    at.button(key=f"lesson_{lesson.slug}_{n}").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    want, _ = config_from_params(setup_params(lesson.steps[0]))
+    assert at.session_state["tl_setup"] == RunConfig()  # nothing changes before Apply
+    at.button(key=f"lesson_{lesson.slug}_{n}_apply").click().run()
     assert at.session_state["tl_setup"] == want
+    at.button(key=f"lesson_{lesson.slug}_{n}_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]

@@ -98,6 +98,9 @@ def test_without_a_target_the_page_explains_and_offers_the_classic_pair(tmp_path
     at = open_adapt(tmp_path, monkeypatch, RunConfig(dataset="digits"))
     assert any("needs a target" in i.value for i in at.info)
     at.button(key="da_classic").click().run()
+    assert "target" not in at.query_params  # the preset first lists what it will change
+    at.button(key="da_classic_apply").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["target"] == "mnist_m"  # the link now carries the pair
-    assert at.session_state["tl_setup"] == da.DEFAULT
+    # the preset leaves the user's strategy (and seed) alone: the page's Run sets the methods
+    assert at.session_state["tl_setup"] == da.DEFAULT.replace(strategy=RunConfig().strategy)
