@@ -11,6 +11,7 @@ import streamlit as st
 
 from tlcore import plots
 from tlcore.models import BACKBONES
+from tlcore.names import domain_label
 from tlcore.transfer import advisor as adv
 from tlcore.transfer.scores import SCORES
 from ui.grid_view import live_grid
@@ -39,7 +40,7 @@ backbones = c1.multiselect("Candidate backbones", available, default=default, ke
 primary = c2.selectbox("Rank by", SCORES.names(), key="adv_primary",
                        format_func=lambda n: TITLES.get(n, n), help="; ".join(
                            f"**{TITLES.get(s.name, s.name)}**: {s.description}" for s in SCORES))
-st.caption(f"Task: `{cfg.dataset}`, {cfg.labels_per_class or 'all'} labels per class (change on the Data "
+st.caption(f"Task: `{domain_label(cfg.dataset)}`, {cfg.labels_per_class or 'all'} labels per class (change on the Data "
            f"page). The strategy advice is for the top-ranked backbone.")
 
 

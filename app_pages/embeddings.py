@@ -12,6 +12,7 @@ import streamlit as st
 from tlcore import plots
 from tlcore.compare import describe_run
 from tlcore.embed import MAX_POINTS, fit_map
+from tlcore.names import pair_label
 from tlcore.pretrained_features import (
     FeatureSet,
     config_key,
@@ -22,7 +23,7 @@ from tlcore.pretrained_features import (
     split_images,
 )
 from tlcore.strategies import title as strategy_title
-from ui.state import get_setup, show_notices
+from ui.state import get_setup, keep_in_url, show_notices, url_choice
 from ui.store import get_store
 
 SETUP = "setup"  # the "run" choice meaning: no run, the current setup's pretrained features
@@ -59,9 +60,11 @@ store = get_store()
 done = {r.id: r for r in reversed(store.list()) if r.status == "done"}
 c1, c2 = st.columns([3, 1])
 choice = c1.selectbox(
-    "Features after which run", [SETUP, *done], index=1 if done else 0, key="emb_run",
+    "Features after which run", [SETUP, *done], key="emb_run",
+    index=url_choice("emb_run", [SETUP, *done], 1 if done else 0),
     format_func=lambda i: "none: only the current setup's pretrained features" if i == SETUP
     else describe_run(done[i]))
+keep_in_url("emb_run", choice)
 cfg = get_setup() if choice == SETUP else done[choice].config
 color_by = c2.radio("Colour by", ["domain", "class"], horizontal=True, key="emb_color",
                     index=0 if cfg.target else 1)  # one domain only: class is what there is to see
@@ -75,8 +78,8 @@ except (ValueError, KeyError, RuntimeError, OSError) as e:
     st.error(f"Cannot compute the pretrained features for this setup: {e}", icon=":material/error:")
     st.stop()
 counts = " and ".join(f"{len(v)} {d}" for d, v in fs.labels.items())
-st.caption(f"`{cfg.backbone}` features ({fs.dim}-d) of {counts} test images of `{cfg.dataset}`"
-           + (f" → `{cfg.target}`" if cfg.target else "") + f", at most {MAX_POINTS:,} drawn "
+st.caption(f"`{cfg.backbone}` features ({fs.dim}-d) of {counts} test images of "
+           f"`{pair_label(cfg.dataset, cfg.target)}`, at most {MAX_POINTS:,} drawn "
            "(stratified by domain and class). Hover a point for its class; click it to see the image.")
 if run_id and cfg.strategy == "feature_extraction":
     st.info("Feature extraction keeps the backbone frozen, so its features are the pretrained ones: "

@@ -7,6 +7,7 @@ import streamlit as st
 from tlcore import experiments as ex
 from tlcore import plots
 from tlcore.compare import CLASSIC
+from tlcore.names import domain_label
 from tlcore.strategies import title
 from ui.grid_view import live_grid
 from ui.state import get_setup, show_notices
@@ -73,14 +74,14 @@ with budget_tab:
     strategies = c2.multiselect("Strategies", list(CLASSIC), default=list(CLASSIC), format_func=title,
                                 key="exp_strats")
     seeds = c3.multiselect("Seeds", list(range(5)), default=[0, 1, 2], key="exp_seeds")
-    st.caption(f"Backbone `{cfg.backbone}` on `{cfg.dataset}`, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+    st.caption(f"Backbone `{cfg.backbone}` on `{domain_label(cfg.dataset)}`, {cfg.epochs} epochs, batch {cfg.batch_size}, "
                "head LR " f"{cfg.lr:g} (set these on the Data, Model and Train pages).")
     configs, note = [], ""
     if ks and strategies and seeds:
         try:
             fit, too_big, cap = ex.fit_ks(cfg, ks)
             if too_big:
-                note = f"{cfg.dataset} allows at most {cap} labels per class: k = {too_big} left out."
+                note = f"{domain_label(cfg.dataset)} allows at most {cap} labels per class: k = {too_big} left out."
             configs = ex.budget_configs(cfg, fit, strategies, seeds)
         except (ValueError, KeyError, OSError) as e:
             st.error(f"Cannot set up the sweep: {e}", icon=":material/error:")

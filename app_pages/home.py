@@ -6,8 +6,9 @@ import streamlit as st
 
 from tlcore import plots
 from tlcore.compare import classic_comparison, label, winner_sentence
+from tlcore.names import domain_label
 from ui.runview import live
-from ui.state import get_setup, show_notices
+from ui.state import get_setup, md_escape, show_notices
 from ui.store import submit
 from ui.workflow import draw_workflow
 
@@ -46,7 +47,7 @@ base = get_setup()
 configs = classic_comparison(base)
 labels = "all" if base.labels_per_class is None else base.labels_per_class
 st.markdown(
-    f"Train three models on **{base.dataset}** with **{labels} labels per class**, each for "
+    f"Train three models on **{md_escape(domain_label(base.dataset))}** with **{labels} labels per class**, each for "
     f"{base.epochs} epochs: from scratch, feature extraction on the pretrained **{base.backbone}** "
     "backbone, and fine-tuning all of it. Change the data or backbone on the Data and Model pages."
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tlcore.errors import human_bytes, model_size
+from tlcore.names import pair_label
 from tlcore.strategies import STRATEGIES
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
@@ -65,7 +66,7 @@ if ids:
 st.subheader("History")
 store = get_store()
 rows = [{"status": r.status, "strategy": r.config.strategy,
-         "backbone": r.config.backbone, "data": r.config.dataset + (f" → {r.config.target}" if r.config.target else ""),
+         "backbone": r.config.backbone, "data": pair_label(r.config.dataset, r.config.target),
          "labels/class": r.config.labels_per_class, "seed": r.config.seed,
          "test acc": r.metrics.get("test_accuracy"), "target acc": r.metrics.get("target_accuracy"),
          "seconds": r.seconds, "model": model_size(r),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tlcore.config import RunConfig
+from tlcore.names import pair_label
 from tlcore.runs import RunRecord
 from tlcore.strategies import title as strategy_title
 
@@ -118,7 +119,7 @@ def winner_sentence(records: Sequence[RunRecord], metric: str = "test_accuracy")
     n = scored_images(best, metric)
     bound = noise_points(p1, p2, n)
     c = best.config
-    ctx = (f"{c.dataset}{' → ' + c.target if c.target else ''}, "
+    ctx = (f"{pair_label(c.dataset, c.target)}, "
            f"{'all' if c.labels_per_class is None else c.labels_per_class} labels per class, "
            f"backbone {c.backbone}, seed {c.seed}")
     if margin < max(0.5, bound):
@@ -157,7 +158,7 @@ def describe_run(rec: RunRecord) -> str:
     status and (when done) test accuracy."""
     c = rec.config
     title = strategy_title(c.strategy)
-    data = c.dataset + (f" → {c.target}" if c.target else "")
+    data = pair_label(c.dataset, c.target)
     labels = "all" if c.labels_per_class is None else c.labels_per_class
     acc = rec.metrics.get("test_accuracy")
     tail = f"{acc:.1%}" if acc is not None else rec.status

@@ -19,6 +19,7 @@ import torch
 from tlcore.config import RunConfig
 from tlcore.data import ImageDataset, Splits, load_domain, parse_domain, stratified_splits
 from tlcore.data.splits import holdout_mask
+from tlcore.names import domain_label
 
 SPLIT_RULE = "holdout-v1"  # part of every feature-cache key: bump it when the split rule changes
 
@@ -74,7 +75,8 @@ class RunData:
 def prepare(cfg: RunConfig) -> RunData:
     source = load_domain(cfg.dataset, seed=cfg.seed)
     if source.num_classes < 2:
-        raise ValueError(f"{source.name} has {source.num_classes} class; a classifier needs at least 2")
+        raise ValueError(f"{domain_label(cfg.dataset)} has {source.num_classes} class; a classifier "
+                         "needs at least 2")
     try:
         splits = stratified_splits(source.labels, labels_per_class=cfg.labels_per_class,
                                    val_per_class=cfg.val_per_class, test_per_class=cfg.test_per_class,
@@ -87,13 +89,14 @@ def prepare(cfg: RunConfig) -> RunData:
         budget = label_budget(source.class_counts(), source.class_names, cfg.labels_per_class,
                               cfg.val_per_class, cfg.test_per_class)
         why = budget.message or f"{e}. Use fewer labels, validation or test images per class"
-        raise ValueError(f"the label budget does not fit {source.name}: {why}") from None
+        raise ValueError(f"the label budget does not fit {domain_label(cfg.dataset)}: {why}") from None
     data = RunData(source, splits)
     if cfg.target:
         target = load_domain(cfg.target, seed=cfg.seed)
         if target.num_classes != source.num_classes:
-            raise ValueError(f"source {source.name} has {source.num_classes} classes but target "
-                             f"{target.name} has {target.num_classes}; pick domains with the same classes")
+            raise ValueError(f"source {domain_label(cfg.dataset)} has {source.num_classes} classes but "
+                             f"target {domain_label(cfg.target)} has {target.num_classes}; pick domains "
+                             "with the same classes")
         t = stratified_splits(target.labels, labels_per_class=None, val_per_class=0,
                               test_per_class=cfg.test_per_class, seed=0, test_pool=_test_pool(target, cfg.target))
         data.target, data.target_test, data.target_pool = target, t.test, t.train

@@ -13,12 +13,12 @@ Nothing here trains, loads images or builds a network: a page can call it on eve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from tlcore.config import RunConfig
 from tlcore.estimate import Plan
 from tlcore.models import BACKBONES
 from tlcore.models.lab import LAB_SOURCES
+from tlcore.names import domain_label
 from tlcore.strategies import STRATEGIES
 
 STEPS = ("source", "backbone", "groups", "head", "data", "model", "use")
@@ -72,25 +72,6 @@ class Step:
 class Workflow:
     steps: dict[str, Step]  # keyed by ``STEPS``
     groups: tuple[GroupState, ...]  # empty when the plan could not be made
-
-
-def domain_label(text: str) -> str:
-    """A short, readable name for a domain text: ``mnist``, ``mnist (rotate 3)``, or an
-    upload's original file name instead of its stored path."""
-    from tlcore.data import parse_domain
-    from tlcore.preview import upload_info
-
-    try:
-        spec = parse_domain(text)
-    except ValueError:
-        return Path(text).name or text
-    if spec.is_path:
-        info = upload_info(spec.dataset) or {}
-        base = f"{info['filename']} (upload)" if info.get("filename") else Path(spec.dataset).name
-    else:
-        base = spec.dataset
-    shifts = ", ".join(f"{n} {s}" for n, s in spec.shifts)
-    return f"{base} ({shifts})" if shifts else base
 
 
 def group_states(cfg: RunConfig, plan: Plan) -> tuple[GroupState, ...]:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from tlcore import plots
 from tlcore.compare import label, varying_fields
+from tlcore.names import domain_label
 from tlcore.runs import FINAL, RunRecord
 from ui.store import get_store
 
@@ -37,7 +38,7 @@ def accuracy_words(r: RunRecord) -> str:
     comes first (what adaptation is for) and the source's is called that."""
     m = r.metrics
     if "target_accuracy" in m:
-        return (f"target accuracy {m['target_accuracy']:.1%} ({r.config.target}), "
+        return (f"target accuracy {m['target_accuracy']:.1%} ({domain_label(r.config.target)}), "
                 f"source test accuracy {m['test_accuracy']:.1%}")
     return f"test accuracy {m['test_accuracy']:.1%}"
 

@@ -16,6 +16,7 @@ import streamlit as st
 
 from tlcore.compare import CLASSIC, classic_comparison, describe_run
 from tlcore.config import RunConfig
+from tlcore.names import domain_label
 from tlcore.runs import RunRecord, Store
 from tlcore.strategies import title as strategy_title
 from ui.state import md_escape
@@ -161,7 +162,7 @@ def blown_up(img: np.ndarray) -> np.ndarray:
 def title(rec: RunRecord) -> None:
     st.markdown(f"**{strategy_title(rec.config.strategy)}**")
     acc = rec.metrics.get("test_accuracy")
-    st.caption(md_escape(f"{rec.config.backbone} · {rec.config.dataset} · seed {rec.config.seed}"
+    st.caption(md_escape(f"{rec.config.backbone} · {domain_label(rec.config.dataset)} · seed {rec.config.seed}"
                          + (f" · {acc:.1%} on its test images" if acc is not None else "")
                          + f" · {rec.id[:6]}"))
 

@@ -39,6 +39,7 @@ from tlcore.features import cached_prefix, run_prefix
 from tlcore.models import BACKBONES, Backbone, WeightsUnavailable, build_backbone
 from tlcore.models.lab import read_card
 from tlcore.models.pretrain import lab_split
+from tlcore.names import domain_label
 from tlcore.rundata import RunData, prepare
 from tlcore.transfer.check import Check, Disagreement, RankingCheck, candidate_configs, check
 from tlcore.transfer.domain import mmd2, proxy_a_distance
@@ -473,7 +474,7 @@ def advise(cfg: RunConfig, backbones: Sequence[str] | None = None, *, primary: s
     ranking = (f"; {top.backbone} ranks first of {len(ranked)} backbones by {primary} "
                f"({top.value:.3f})" if top is not None and len(ranked) > 1 else "")
     reason = (f"{sz.images} labelled images ({sz.min_per_class} per class: {sz.call}, the line is "
-              f"{sz.threshold}) and {where} put {sz.dataset} in the {rule.size} x {rule.similarity} "
+              f"{sz.threshold}) and {where} put {domain_label(sz.dataset)} in the {rule.size} x {rule.similarity} "
               f"cell, so {rule.strategy}: {rule.reason}{ranking}.")
     return Advice(cfg, chosen, sz, sim, (rule.size, rule.similarity), rule, ranked, primary, reason)
 
