@@ -7,7 +7,8 @@ import os
 import streamlit as st
 
 from tlcore.embed import warm_up
-from ui.sidebar import sidebar
+from ui.sidebar import copy_link, sidebar
+from ui.state import sync_url
 
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
 if os.environ.get("TLAB_WARMUP", "1") != "0":
@@ -30,5 +31,7 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
+sync_url()
 sidebar()
 nav.run()
+copy_link()  # after the page, so the link holds the page's own choices too

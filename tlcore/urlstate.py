@@ -49,11 +49,44 @@ def _path_allowed(text: str) -> bool:
     return False
 
 
+UPLOAD = "upload:"  # a link names an upload by its sha256's first UPLOAD_CHARS, not its path
+UPLOAD_CHARS = 12
+
+
+def _short_domain(text: str) -> str:
+    """``<data dir>/uploads/<sha256>.zip[:shifts]`` -> ``upload:<sha256[:12]>[:shifts]``;
+    anything else as it is. Links stay short and show no server path."""
+    try:
+        uploads = (data_dir() / "uploads").resolve()
+        for cand, rest in ((text, ""), text.rpartition(":")[::2]):
+            if cand and Path(cand).resolve().parent == uploads and Path(cand).suffix == ".zip":
+                return UPLOAD + Path(cand).stem[:UPLOAD_CHARS] + (f":{rest}" if rest else "")
+    except (OSError, ValueError, RuntimeError):
+        pass
+    return text
+
+
+def _long_domain(raw: str) -> str:
+    """The inverse of ``_short_domain``: an ``upload:`` token back to the stored path."""
+    if not raw.startswith(UPLOAD):
+        return raw
+    token, sep, rest = raw[len(UPLOAD):].partition(":")
+    if len(token) < 8 or not all(c in "0123456789abcdef" for c in token):
+        raise _Refused("not an upload of this server")
+    found = sorted((data_dir() / "uploads").glob(f"{token}*.zip"))
+    if len(found) != 1:
+        raise _Refused("this server has no such upload (it may have been made on another one)")
+    return str(found[0]) + (f":{rest}" if sep else "")
+
+
 def config_to_params(cfg: RunConfig) -> dict[str, str]:
     d, default = cfg.to_dict(), RunConfig().to_dict()
     out = {}
     for k, v in d.items():
         if v == default[k]:
+            continue
+        if k in ("dataset", "target") and v is not None:
+            out[k] = _short_domain(v)
             continue
         if k in ("lr_mults", "extra"):
             out[k] = ",".join(f"{a}:{b:g}" for a, b in v)
@@ -98,10 +131,29 @@ def _convert(field: dataclasses.Field, raw: str):
         return f
     if field.name == "device" and raw not in DEVICES:
         raise ValueError(raw)
+    if field.name in _REGISTERED and raw not in _REGISTERED[field.name]():
+        raise _Refused(f"no such {field.name}; known: {', '.join(_REGISTERED[field.name]())}")
+    if field.name in ("dataset", "target"):
+        raw = _long_domain(raw)
     if field.name in ("dataset", "target") and not _path_allowed(raw):
         raise _Refused("a link may name a built-in dataset or one of your uploads, not a "
                        "folder on the server")
     return raw
+
+
+def _backbones() -> list[str]:
+    from tlcore.models import BACKBONES
+
+    return BACKBONES.names()
+
+
+def _strategies() -> list[str]:
+    from tlcore.strategies import STRATEGIES
+
+    return STRATEGIES.names()
+
+
+_REGISTERED = {"backbone": _backbones, "strategy": _strategies}  # a link may name only these
 
 
 class _Refused(ValueError):

@@ -41,6 +41,40 @@ def set_setup(cfg: RunConfig) -> None:
         st.query_params.update(params)
 
 
+def sync_url() -> None:
+    """Put the setup back into the URL on every script run. Streamlit's navigation drops the
+    query string when a sidebar link is followed, so without this a page reached through the
+    sidebar had a bare URL, and a reload or a shared link silently brought back the defaults."""
+    set_setup(get_setup())
+
+
+def url_choice(param: str, options: list, default: int = 0) -> int:
+    """Index into ``options`` of the link's ``param`` (unknown or absent: ``default``), for a
+    widget's ``index=``; pair it with ``keep_in_url`` so the page's own choice is linked."""
+    raw = st.query_params.get(param)
+    names = [str(o) for o in options]
+    return names.index(raw) if raw in names else default
+
+
+def keep_in_url(param: str, value) -> None:
+    """Write a page's own choice into the URL (removed when None)."""
+    if value is None:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)
+
+
+def page_link() -> str:
+    """The address that restores what this page shows now: this page's path plus every
+    query parameter (the setup and the page's own choices), on the host the browser used."""
+    from urllib.parse import urlencode, urlsplit
+
+    base = urlsplit(st.context.url or "")
+    query = urlencode(st.query_params.to_dict())
+    return f"{base.scheme}://{base.netloc}{base.path}" + (f"?{query}" if query else "")
+
+
 def show_notices() -> None:
     for n in st.session_state.pop("tl_notices", []):
         st.warning(f"Link parameter {n}", icon=":material/link_off:")

@@ -1,0 +1,45 @@
+"""A link names an upload by a short token of its sha256, never by its server path, and
+the token comes back as the same stored upload."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from PIL import Image
+
+from tlcore.config import RunConfig
+from tlcore.urlstate import config_from_params, config_to_params
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for c in ("a", "b"):
+            for i in range(3):
+                out = io.BytesIO()
+                Image.new("L", (8, 8), 60 * i + (100 if c == "b" else 0)).save(out, format="PNG")
+                z.writestr(f"{c}/{i}.png", out.getvalue())
+    return buf.getvalue()
+
+
+def test_an_upload_round_trips_through_a_short_token(tmp_data_dir):
+    from tlcore.preview import ingest_upload
+
+    path, _ = ingest_upload(_zip(), "pets.zip")
+    cfg = RunConfig(dataset=path, target=path + ":rotate=2", labels_per_class=1)
+    params = config_to_params(cfg)
+    sha = Path(path).stem
+    assert params["dataset"] == f"upload:{sha[:12]}"
+    assert params["target"] == f"upload:{sha[:12]}:rotate=2"
+    assert all(str(tmp_data_dir) not in v for v in params.values())
+    back, notices = config_from_params(params)
+    assert back == cfg and not notices
+
+
+def test_an_unknown_or_malformed_token_falls_back_with_a_notice(tmp_data_dir):
+    for raw in ("upload:0123456789ab", "upload:zz", "upload:"):
+        cfg, notices = config_from_params({"dataset": raw})
+        assert cfg.dataset == RunConfig().dataset
+        assert len(notices) == 1 and "upload" in notices[0], notices
