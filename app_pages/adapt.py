@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcore.names import domain_label
 from tlcore.presets import setting
 from tlcore.strategies import title
 from tlcore.strategies.adaptation import DANN_WEIGHT
@@ -37,10 +38,10 @@ options = dataset_options(cfg)
 src, tgt = st.columns(2)
 with src.container(border=True):
     st.markdown("**Source**: labelled")
-    domain_picker("da_src", "dataset", cfg.dataset, options, str)
+    domain_picker("da_src", "dataset", cfg.dataset, options, domain_label)
 with tgt.container(border=True):
     st.markdown("**Target**: unlabelled for DANN and CORAL")
-    domain_picker("da_tgt", "target", cfg.target or "mnist_m", options, str)
+    domain_picker("da_tgt", "target", cfg.target or "mnist_m", options, domain_label)
 cfg = get_setup()
 if not cfg.target:
     st.stop()

@@ -166,7 +166,7 @@ def test_make_a_dataset_in_the_app(tmp_path):
         page.get_by_test_id("stSidebarNav").get_by_text("Domain adaptation", exact=True).click()
         wait_idle(page, timeout=120_000)
         assert not page.get_by_test_id("stException").count()
-        _text(page, "uploads/")
+        _text(page, "Shapes, made in the app")
 
     uploads = sorted((data_dir / "uploads").glob("*.zip"))
     assert len(uploads) == 1

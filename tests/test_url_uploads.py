@@ -43,3 +43,26 @@ def test_an_unknown_or_malformed_token_falls_back_with_a_notice(tmp_data_dir):
         cfg, notices = config_from_params({"dataset": raw})
         assert cfg.dataset == RunConfig().dataset
         assert len(notices) == 1 and "upload" in notices[0], notices
+
+
+def test_uploads_are_named_by_file_name_and_twins_told_apart(tmp_data_dir):
+    from tlcore.names import domain_label, pair_label
+    from tlcore.preview import ingest_upload
+
+    a, _ = ingest_upload(_zip(), "pets.zip")
+    assert domain_label(a) == "pets.zip (upload)"
+    assert domain_label(a + ":rotate=2") == "pets.zip (upload) (rotate 2)"
+    other = _zip()[:-22] + _zip()[-22:]  # same bytes: the same upload, no twin
+    assert ingest_upload(other, "pets.zip")[0] == a and domain_label(a) == "pets.zip (upload)"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:  # different images, same file name: a twin
+        for c in ("x", "y"):
+            for i in range(3):
+                out = io.BytesIO()
+                Image.new("L", (8, 8), 30 * i + (120 if c == "y" else 5)).save(out, format="PNG")
+                z.writestr(f"{c}/{i}.png", out.getvalue())
+    b, _ = ingest_upload(buf.getvalue(), "pets.zip")
+    assert domain_label(a) == f"pets.zip (upload {Path(a).stem[:6]})"
+    assert domain_label(b) == f"pets.zip (upload {Path(b).stem[:6]})"
+    assert pair_label("mnist", b).startswith("mnist → pets.zip")
+    assert domain_label(str(tmp_data_dir / "uploads" / ("f" * 64 + ".zip"))) == "f" * 64 + ".zip"

@@ -48,10 +48,12 @@ def _upload_label(path: str, stamp: int) -> str:
     if not info or not info.get("filename"):
         return Path(path).name
     name = info["filename"]
-    kind = "made in the app" if info.get("made") else "upload"
+    # a dataset made in the app is named "<draft>, made in the app" already
+    kind = [] if info.get("made") else ["upload"]
     twins = [p for p in list_uploads() if Path(p) != Path(path)
              and (upload_info(p) or {}).get("filename") == name]
-    return f"{name} ({kind} {Path(path).stem[:6]})" if twins else f"{name} ({kind})"
+    tags = kind + ([Path(path).stem[:6]] if twins else [])
+    return f"{name} ({' '.join(tags)})" if tags else name
 
 
 def pair_label(dataset: str, target: str | None) -> str:
