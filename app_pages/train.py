@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcore.config import RunConfig
 from tlcore.errors import human_bytes, model_size
 from tlcore.names import pair_label
+from tlcore.preview import run_budget
 from tlcore.strategies import STRATEGIES
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
 from ui.store import get_store, submit
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _budget(dataset: str, labels: int | None, val: int, test: int, seed: int):
+    """Whether the label budget fits the source (None: the data cannot be loaded; the run
+    itself will then say why)."""
+    try:
+        return run_budget(RunConfig(dataset=dataset, labels_per_class=labels, val_per_class=val,
+                                    test_per_class=test, seed=seed))
+    except (ValueError, KeyError, OSError, RuntimeError):
+        return None
+
 
 st.title("Train")
 show_notices()
 cfg = get_setup()
 
 names = [n for n in STRATEGIES.names() if cfg.target or not STRATEGIES.get(n).requires_target]
+fallback = "feature_extraction"  # a strategy that needs a target, without one: the plain default
+if cfg.strategy not in names:
+    st.caption(f"{STRATEGIES.get(cfg.strategy).title if cfg.strategy in STRATEGIES else cfg.strategy} "
+               f"needs a target domain (set one on the Data page), so {STRATEGIES.get(fallback).title} "
+               "is picked instead.")
 c1, c2 = st.columns(2)
 with c1:
     chosen = st.multiselect(
-        "Strategies", names, default=[cfg.strategy] if cfg.strategy in names else names[:1],
+        "Strategies", names, default=[cfg.strategy] if cfg.strategy in names else [fallback],
         format_func=lambda n: STRATEGIES.get(n).title, key="train_strategies",
         help="Pick several to queue them side by side on the same data and seed.")
     for n in chosen:
@@ -52,7 +71,12 @@ if "custom" in chosen and not cfg.trainable_groups:
             "so it will train only the head.", icon=":material/info:")
 configs = [new.replace(strategy=s, seed=sd) for s in chosen for sd in seeds]
 label = f"Queue {len(configs)} run{'s' if len(configs) != 1 else ''}"
-if st.button(label, type="primary", disabled=not configs, icon=":material/queue:", key="train_queue"):
+budget = _budget(new.dataset, new.labels_per_class, new.val_per_class, new.test_per_class, new.seed)
+if budget is not None and not budget.fits:
+    st.warning(f"Cannot queue: {budget.message[0].lower() + budget.message[1:]}. Change the label budget "
+               "on the Data page.", icon=":material/block:")
+if st.button(label, type="primary", disabled=not configs or (budget is not None and not budget.fits),
+             icon=":material/queue:", key="train_queue"):
     st.session_state["train_ids"] = submit(configs)
     st.toast(f"Queued {len(configs)} runs; stored results are reused at once.")
 if not configs:

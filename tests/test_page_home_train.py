@@ -83,3 +83,25 @@ def test_train_page_shows_interrupted_runs_and_offers_a_rerun(tmp_data_dir):
     assert "interrupted" in set(history["status"])
     rerun = [b for b in at.button if b.label.startswith("Re-run 1 interrupted")]
     assert rerun, [b.label for b in at.button]
+
+
+def test_queue_is_disabled_with_the_reason_when_the_budget_cannot_fit(tmp_path, monkeypatch):
+    """digits' smallest class has 174 images: 200 labels per class cannot fit after 10
+    validation + 50 test images, so Queue is off and the page says the largest that fits."""
+    from tests.test_page_compare import open_page
+    from tlcore.config import RunConfig
+
+    at = open_page(tmp_path, monkeypatch, "app_pages/train.py", RunConfig(dataset="digits", labels_per_class=200))
+    assert at.button(key="train_queue").disabled
+    assert any("Cannot queue" in w.value and "at most 114" in w.value for w in at.warning)
+    at = open_page(tmp_path, monkeypatch, "app_pages/train.py", RunConfig(dataset="digits", labels_per_class=100))
+    assert not at.button(key="train_queue").disabled
+
+
+def test_a_target_strategy_without_a_target_falls_back_to_feature_extraction(tmp_path, monkeypatch):
+    from tests.test_page_compare import open_page
+    from tlcore.config import RunConfig
+
+    at = open_page(tmp_path, monkeypatch, "app_pages/train.py", RunConfig(dataset="digits", strategy="dann"))
+    assert at.multiselect(key="train_strategies").value == ["feature_extraction"]
+    assert any("needs a target domain" in c.value for c in at.caption)

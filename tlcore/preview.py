@@ -171,6 +171,14 @@ def label_budget(counts: Sequence[int], class_names: Sequence[str], labels_per_c
     return Budget(room, True, labels_per_class * len(counts), "")
 
 
+def run_budget(cfg) -> Budget:
+    """``label_budget`` for a run config's source (loads the dataset: cached per process for
+    registered datasets): whether its budget fits, in the Data page's words."""
+    ds = load_domain(cfg.dataset, seed=cfg.seed)
+    return label_budget(ds.class_counts(), ds.class_names, cfg.labels_per_class,
+                        cfg.val_per_class, cfg.test_per_class)
+
+
 class UploadRejected(ValueError):
     """An upload that cannot be used; the message says why in the user's terms."""
 
