@@ -61,7 +61,7 @@ def test_stored_study_is_summarised_and_drawn(store_root, monkeypatch):
     for method, title in zip(da.METHODS, table["method"], strict=True):
         row = table[table["method"] == title].iloc[0]
         assert row["target accuracy"] == pytest.approx(recs[method].metrics["target_accuracy"])
-        assert row["A-distance after"] == pytest.approx(recs[method].metrics["a_distance_after"])
+        assert row["A-distance after (all test images)"] == pytest.approx(recs[method].metrics["a_distance_after"])
     assert any("DANN" in m.value and "source-only" in m.value for m in at.markdown)
     titles = " | ".join(charts(at))
     for want in ("target accuracy", "domain discriminator accuracy", "proxy A-distance"):  # live view + results
