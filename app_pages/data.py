@@ -69,7 +69,9 @@ def _domain_row(role: str, text: str, seed: int, needed: int | None):
     left.plotly_chart(plots.image_grid(p.montage.image, p.montage.rows, p.montage.cell, GAP),
                       key=f"data_grid_{role}", config={"displayModeBar": False})
     c, h, w = p.shape
-    right.plotly_chart(plots.class_counts(p.class_names, p.counts, needed), key=f"data_counts_{role}")
+    right.plotly_chart(plots.class_counts(p.class_names, p.counts, needed,
+                                          all_labels=get_setup().labels_per_class is None),
+                       key=f"data_counts_{role}")
     right.caption(f"{sum(p.counts):,} images, {len(p.counts)} classes, {w}×{h} px, "
                   f"{'RGB' if c == 3 else 'greyscale'}. Samples are drawn with seed {seed}; shifts are "
                   "applied to them as a run applies them to the whole set.")

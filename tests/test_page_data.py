@@ -231,3 +231,11 @@ def test_unavailable_dataset_is_listed_with_its_reason(tmp_data_dir, monkeypatch
     shown = at.selectbox(key="data_src_ds").options  # the labels the user sees
     assert "MNIST" in shown and "Animal silhouettes" not in shown
     assert any("install the animal-mnist package" in c.value for c in at.caption)
+
+
+def test_class_count_title_at_budget_all_says_what_a_run_holds_out():
+    from tlcore import plots
+
+    title = plots.class_counts(["a", "b"], [100, 200], 60, all_labels=True).layout.title.text
+    assert "holds out 60 of each and trains on the rest" in title
+    assert "takes 70 of each" in plots.class_counts(["a", "b"], [100, 200], 70).layout.title.text

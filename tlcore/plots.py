@@ -84,13 +84,14 @@ def image_grid(image, row_labels: Sequence[str], cell: int, gap: int = 2, title:
 
 
 def class_counts(class_names: Sequence[str], counts: Sequence[int], needed: int | None = None,
-                 title: str = "images per class") -> go.Figure:
+                 title: str = "images per class", all_labels: bool = False) -> go.Figure:
     """Images per class; ``needed`` (what a split takes from each class) goes in the title
     and, where it would not vanish against the bars, as a dashed line."""
     fig = go.Figure(go.Bar(x=list(class_names), y=list(counts), marker_color=PALETTE[0],
                            hovertemplate="%{x}: %{y:,} images<extra></extra>"))
     if needed is not None:
-        title += f" · a run takes {needed:,} of each"
+        title += (f" · a run holds out {needed:,} of each and trains on the rest" if all_labels
+                  else f" · a run takes {needed:,} of each")
         if counts and needed >= 0.03 * max(counts):
             fig.add_hline(y=needed, line_dash="dash", line_color=PALETTE[3])
     fig.update_layout(title=title, height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10},
