@@ -15,7 +15,7 @@ from tlcore.names import domain_label
 from tlcore.transfer import advisor as adv
 from tlcore.transfer.scores import SCORES
 from ui.grid_view import live_grid
-from ui.state import get_setup, show_notices
+from ui.state import get_setup, keep_in_url, keep_list_in_url, show_notices, url_choice, url_list
 from ui.store import stored_ids, submit
 
 TITLES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
@@ -35,11 +35,15 @@ default = [b for b in available if b.startswith("lab_")] or available[:3]
 if cfg.backbone in available and cfg.backbone not in default:
     default.insert(0, cfg.backbone)
 c1, c2 = st.columns([3, 1])
-backbones = c1.multiselect("Candidate backbones", available, default=default, key="adv_backbones",
+backbones = c1.multiselect("Candidate backbones", available, key="adv_backbones",
+                           default=url_list("adv_backbones", available, default),
                            help="ImageNet backbones are scored at their own input size; lab ones at 32 px.")
 primary = c2.selectbox("Rank by", SCORES.names(), key="adv_primary",
+                       index=url_choice("adv_primary", SCORES.names()),
                        format_func=lambda n: TITLES.get(n, n), help="; ".join(
                            f"**{TITLES.get(s.name, s.name)}**: {s.description}" for s in SCORES))
+keep_list_in_url("adv_backbones", backbones)
+keep_in_url("adv_primary", primary)
 st.caption(f"Task: `{domain_label(cfg.dataset)}`, {cfg.labels_per_class or 'all'} labels per class (change on the Data "
            f"page). The strategy advice is for the top-ranked backbone.")
 
@@ -106,7 +110,9 @@ if missing := [t for t in TITLES.values() if any(r.get(t) is None for r in rows)
 st.caption("Higher is better for every score; scores compare backbones on the same task only.")
 
 st.subheader("Check the prediction")
-seeds = st.multiselect("Seeds", list(range(5)), default=[0], key="adv_seeds")
+seeds = st.multiselect("Seeds", list(range(5)), default=url_list("adv_seeds", list(range(5)), [0]),
+                       key="adv_seeds")
+keep_list_in_url("adv_seeds", seeds)
 configs = adv.candidate_configs(cfg, advice, seeds) if seeds else []
 st.markdown(f"Runs every predicted strategy on `{advice.backbone}` and every ranked backbone with "
             f"*{advice.strategy}*: {len(configs)} short runs ({cfg.epochs} epochs each).")

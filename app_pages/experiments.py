@@ -10,7 +10,7 @@ from tlcore.compare import CLASSIC
 from tlcore.names import domain_label
 from tlcore.strategies import title
 from ui.grid_view import live_grid
-from ui.state import get_setup, show_notices
+from ui.state import get_setup, keep_list_in_url, show_notices, url_list
 from ui.store import stored_ids, submit
 
 ARM_COLORS = {"AnB": plots.PALETTE[3], "AnB+": plots.PALETTE[1], "BnB": plots.PALETTE[0], "BnB+": plots.PALETTE[2]}
@@ -69,11 +69,15 @@ with budget_tab:
                 "happens here.")
     cfg = get_setup()
     c1, c2, c3 = st.columns(3)
-    ks = c1.multiselect("Budgets k", [1, 2, 5, 10, 25, 50, 100, 200, 500], default=[1, 5, 10, 25, 50],
+    all_ks = [1, 2, 5, 10, 25, 50, 100, 200, 500]
+    ks = c1.multiselect("Budgets k", all_ks, default=url_list("exp_ks", all_ks, [1, 5, 10, 25, 50]),
                         key="exp_ks")
-    strategies = c2.multiselect("Strategies", list(CLASSIC), default=list(CLASSIC), format_func=title,
-                                key="exp_strats")
-    seeds = c3.multiselect("Seeds", list(range(5)), default=[0, 1, 2], key="exp_seeds")
+    strategies = c2.multiselect("Strategies", list(CLASSIC), format_func=title, key="exp_strats",
+                                default=url_list("exp_strats", list(CLASSIC), list(CLASSIC)))
+    seeds = c3.multiselect("Seeds", list(range(5)), default=url_list("exp_seeds", list(range(5)), [0, 1, 2]),
+                           key="exp_seeds")
+    for param, values in (("exp_ks", ks), ("exp_strats", strategies), ("exp_seeds", seeds)):
+        keep_list_in_url(param, values)
     st.caption(f"Backbone `{cfg.backbone}` on `{domain_label(cfg.dataset)}`, {cfg.epochs} epochs, batch {cfg.batch_size}, "
                "head LR " f"{cfg.lr:g} (set these on the Data, Model and Train pages).")
     configs, note = [], ""

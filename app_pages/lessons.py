@@ -7,7 +7,7 @@ import streamlit as st
 from tlcore.lessons import load_all, setup_params
 from tlcore.presets import from_link
 from ui.presets import preset_button
-from ui.state import show_notices
+from ui.state import keep_in_url, show_notices, url_choice
 
 st.title("Lessons")
 show_notices()
@@ -22,7 +22,9 @@ if not lessons:
     st.warning("No lessons found in assets/lessons/.", icon=":material/warning:")
     st.stop()
 titles = {lesson.slug: f"{i}. {lesson.title}" for i, lesson in enumerate(lessons, 1)}
-slug = st.radio("Lesson", list(titles), format_func=titles.get, key="lesson_pick", horizontal=True)
+slug = st.radio("Lesson", list(titles), format_func=titles.get, key="lesson_pick", horizontal=True,
+                index=url_choice("lesson", list(titles)))
+keep_in_url("lesson", slug)
 lesson = next(x for x in lessons if x.slug == slug)
 
 st.header(lesson.title)

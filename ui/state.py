@@ -56,6 +56,21 @@ def url_choice(param: str, options: list, default: int = 0) -> int:
     return names.index(raw) if raw in names else default
 
 
+def url_list(param: str, options: list, default: list) -> list:
+    """The link's comma-separated ``param`` as those of ``options`` it names (in the link's
+    order); ``default`` when absent or when it names none of them."""
+    raw = st.query_params.get(param)
+    if raw is None:
+        return default
+    by_name = {str(o): o for o in options}
+    picked = [by_name[p] for p in raw.split(",") if p in by_name]
+    return list(dict.fromkeys(picked)) or default
+
+
+def keep_list_in_url(param: str, values: list) -> None:
+    keep_in_url(param, ",".join(str(v) for v in values))
+
+
 def keep_in_url(param: str, value) -> None:
     """Write a page's own choice into the URL (removed when None)."""
     if value is None:
