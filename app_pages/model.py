@@ -8,15 +8,18 @@ import streamlit as st
 from tlcore import plots
 from tlcore.config import BN_POLICIES
 from tlcore.estimate import (
-    estimate_seconds,
+    estimate_track_record,
     fit_to_backbone,
     plan,
     timing_key,
+    track_record_text,
 )
+from tlcore.jobs import estimate_run
 from tlcore.models import BACKBONES
 from tlcore.strategies import STRATEGIES
 from ui.pickers import bind, layer_table, setter, show_errors
 from ui.state import get_setup, set_setup, show_notices
+from ui.store import get_store
 
 PRESETS = ["feature_extraction", "finetune_top", "finetune_all", "custom"]
 SIZES = [32, 64, 96, 128, 224]
@@ -31,7 +34,8 @@ def _plan(key):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _estimate(key):
-    return estimate_seconds(key)
+    """What the worker will record for this run too (``tlcore.jobs.estimate_run``)."""
+    return estimate_run(get_store(), key)
 
 
 def _why_missing(backbone: str, weights: str) -> str:
@@ -164,3 +168,5 @@ else:
     d = est.details
     e1.caption(f"{d['epochs']} epochs × {d['steps per epoch']} steps on {d['train images']:,} images. "
                "Excludes loading the data the first time; repeats of a pretrained run reuse cached features.")
+    # how good past estimates were (each run the worker finished stores its own)
+    st.caption(track_record_text(estimate_track_record(get_store().list("done"))))

@@ -1,5 +1,5 @@
-"""Smoke tests of bench/bench_training.py, bench_umap.py and bench_rerun.py: they run end to end and
-print every table line.
+"""Smoke tests of bench/bench_training.py, bench_umap.py, bench_rerun.py, bench_predict.py and
+bench_estimate.py: they run end to end and print every table line.
 
 Speed targets are not asserted: timings belong to the benchmark's own report, not to a
 unit test on a shared CI machine.
@@ -146,3 +146,25 @@ def test_bench_predict_quick_prints_every_row(tmp_path):
         assert all(NUMBER.match(v) and float(v) > 0 for v in ms), ms
         assert ratio.endswith("x") and float(ratio[:-1]) > 0 and met in ("yes", "NO")
     assert "Machine:" in out.stdout and "first answer" in out.stdout
+
+
+BENCH_ESTIMATE = ROOT / "bench" / "bench_estimate.py"
+
+
+@pytest.mark.slow
+def test_bench_estimate_quick_prints_every_row():
+    """bench/bench_estimate.py runs each quick config through the worker and prints the
+    estimate beside the real time, with numbers in every cell (the 25% target is not asserted)."""
+    if "lab_synth_digits" in _weights_missing():
+        pytest.skip("pretrained weights not on this machine: lab_synth_digits")
+    out = subprocess.run([sys.executable, str(BENCH_ESTIMATE), "--quick", "--threads", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = _table(out.stdout.splitlines(), "| config | estimated s | actual s | ratio | error | target | met? |")
+    assert [r[0] for r in rows] == [f"lab_synth_digits 32px, {s}" for s in (
+        "scratch", "feature extraction", "fine-tune top 1", "fine-tune all")], out.stdout
+    for _name, est, actual, ratio, error, _target, met in rows:
+        assert NUMBER.match(est) and NUMBER.match(actual) and float(est) > 0 and float(actual) > 0
+        assert ratio.endswith("x") and float(ratio[:-1]) == pytest.approx(float(est) / float(actual), rel=0.2)
+        assert error.endswith("%") and met in ("yes", "NO")
+    assert "Track record over all 4 runs" in out.stdout and "Machine:" in out.stdout
