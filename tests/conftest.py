@@ -19,3 +19,55 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def tmp_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("TLAB_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
+
+
+def _workers_under(root: str) -> list[int]:
+    """Pids of ``tlcore worker`` processes whose store lies under ``root``."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "worker" in args and "--store" in args:
+            store = args[args.index("--store") + 1] if args.index("--store") + 1 < len(args) else ""
+            if store.startswith(root):
+                pids.append(int(d))
+    return pids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_worker_left_behind(tmp_path_factory):
+    """Stop every background worker a test's app started (two sessions clicking at once can
+    start two, and only one is in the store's pid file): the suite leaves no process."""
+    import signal
+    import time
+
+    yield
+    root = str(tmp_path_factory.getbasetemp())
+    pids = _workers_under(root)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.time() + 10
+    while pids and time.time() < deadline:
+        pids = [p for p in pids if _running(p)]
+        time.sleep(0.2)
+    for pid in pids:  # still there after 10 s: a worker mid-run ignores nothing but this
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
