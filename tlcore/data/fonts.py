@@ -1,7 +1,7 @@
 """Finding TrueType/OpenType fonts on this machine that can draw the digits 0-9.
 
-Used by ``synth_digits``. Fonts come from matplotlib's bundled folder (if matplotlib is
-installed) and the usual system font folders. A font is kept when it loads, draws all
+Used by ``synth_digits``. Fonts come from the usual system font folders (Debian's font
+packages, which ``scripts/setup.sh`` installs), never from a Python package's own folder. A font is kept when it loads, draws all
 ten digits non-empty, draws no two digits identically (a font lacking digits draws the
 same "tofu" box for each), and its family is not a known pictograph family.
 
@@ -23,7 +23,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
 from tlcore.data.cache import file_sha256
-from tlcore.data.sources._common import module_dir
 
 FONT_SUFFIXES = (".ttf", ".otf")
 PICTOGRAPH_FAMILIES = ("dingbat", "d050000l", "wingding", "webding", "emoji",
@@ -38,8 +37,6 @@ _LICENCES = (
     ("fifthhorseman", "dkg-handwriting: GPL-3+ / OFL-1.1"),
     ("sjfonts", "SJFonts: GPL-2 with font exception"),
     ("noto", "Noto: SIL OFL 1.1"),
-    ("mpl-data", "matplotlib bundled font (DejaVu: Bitstream Vera; STIX: OFL; "
-                 "Computer Modern: BaKoMa licence)"),
 )
 
 
@@ -57,9 +54,11 @@ class FontFile:
 
 
 def font_dirs() -> list[Path]:
+    """The system font folders. matplotlib's bundled folder is not one of them: matplotlib
+    arrives as a dependency of a dependency (captum), and its 24 fonts appearing or not
+    would change ``synth_digits`` itself, and with it the data ``lab_synth_digits`` was
+    pretrained and scored on (its card lists the 78 system fonts it used)."""
     dirs = []
-    if (mpl := module_dir("matplotlib")) is not None:
-        dirs.append(mpl / "mpl-data" / "fonts" / "ttf")
     if sys.platform == "darwin":
         dirs += [Path("/System/Library/Fonts"), Path("/Library/Fonts")]
     elif os.name == "nt":
