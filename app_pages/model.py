@@ -144,9 +144,13 @@ if len(p.phases) > 1:
         for ph in p.phases) + ".")
 
 c1, c2 = st.columns([3, 2])
-bind("model_bn", cfg.bn_policy)
-c1.radio("BatchNorm in frozen groups", list(BN_POLICIES), key="model_bn", captions=list(BN_POLICIES.values()),
-         on_change=setter("model_bn", lambda v: {"bn_policy": v}))
+if cfg.strategy not in ("finetune_all", "scratch"):  # these train every group fully, all run long
+    bind("model_bn", cfg.bn_policy)
+    c1.radio("BatchNorm in frozen groups", list(BN_POLICIES), key="model_bn",
+             captions=list(BN_POLICIES.values()), on_change=setter("model_bn", lambda v: {"bn_policy": v}))
+else:
+    c1.caption("Every group trains in every epoch, so there is no frozen group whose BatchNorm "
+               "could be kept fixed: the BatchNorm policy does not apply to this plan.")
 bind("model_blr", cfg.backbone_lr_mult)
 c2.select_slider("Backbone LR multiplier", sorted({*MULTS, cfg.backbone_lr_mult}), key="model_blr",
                  format_func=lambda v: f"× {v:g}", on_change=setter("model_blr", lambda v: {"backbone_lr_mult": v}),

@@ -114,3 +114,14 @@ def test_input_size_for_torchvision_models_only(tmp_data_dir):
     assert at.data_editor[0].value["output shape"].iloc[0] != stem_at_64  # shapes follow the size
     at.select_slider(key="model_size").set_value(64).run()
     assert setup(at).input_size is None  # the default is not spelled out in the link
+
+
+def test_batchnorm_policy_is_offered_only_where_a_group_is_frozen(tmp_path, monkeypatch):
+    from tests.test_page_compare import open_page
+    from tlcore.config import RunConfig
+
+    at = open_page(tmp_path, monkeypatch, "app_pages/model.py", RunConfig(strategy="finetune_all"))
+    assert not [r for r in at.radio if r.key == "model_bn"]
+    assert any("policy does not apply" in c.value for c in at.caption)
+    at = open_page(tmp_path, monkeypatch, "app_pages/model.py", RunConfig(strategy="finetune_top"))
+    assert [r for r in at.radio if r.key == "model_bn"]
