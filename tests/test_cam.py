@@ -18,13 +18,7 @@ from tlcore.predict import Prepared
 from tlcore.runs import Store
 from tlcore.trained import TrainedModel, load_trained
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)  # single images: a second thread only waits on a shared CPU
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _colour_net() -> GroupedNet:

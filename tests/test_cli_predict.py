@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 from tests.engine_helpers import TINY
@@ -17,13 +16,7 @@ from tlcore.predict import predict, prepare, read_image
 from tlcore.runs import Store
 from tlcore.trained import load_trained
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)  # single images: a second thread only waits on a shared CPU
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,7 @@ SMALL = TINY.replace(strategy="feature_extraction", labels_per_class=10, test_pe
                      epochs=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One image at a time gains nothing from a second thread, and on a shared CPU the
-    second thread's waits make each small forward ~40x slower."""
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: single images, one thread
 
 
 @pytest.fixture(scope="module")
