@@ -58,6 +58,9 @@ def advice_for(cfg_json: str, backbones: tuple[str, ...], primary: str) -> adv.A
 key = (cfg, tuple(backbones), primary)
 if st.button("Score and advise", type="primary", icon=":material/psychology:", key="adv_go", disabled=not backbones):
     st.session_state["adv_key"] = key
+elif "adv_key" not in st.session_state and st.query_params.get("adv") == "1" and backbones:
+    st.session_state["adv_key"] = key  # a link to a shown result shows it again (cached by the server)
+keep_in_url("adv", "1" if st.session_state.get("adv_key") == key else None)
 if st.session_state.get("adv_key") != key:
     st.caption("Press the button: scoring reads each backbone's features of the labelled images once "
                "(seconds for lab backbones, up to a minute for ImageNet ones the first time), then caches them.")
@@ -96,15 +99,16 @@ for b in advice.backbone_scores:
     row = {"rank": b.rank, "backbone": b.backbone}
     for n in SCORES.names():
         v = b.scores.get(n)
-        row[TITLES.get(n, n)] = v if v is not None and math.isfinite(v) else None
+        row[TITLES.get(n, n)] = f"{v:.3f}" if v is not None and math.isfinite(v) else "–"
     row["seconds"] = b.seconds
     row["note"] = b.error or "; ".join(f"{k}: {v}" for k, v in b.reasons.items())
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
     "seconds": st.column_config.NumberColumn(format="%.1f"),
-    **{TITLES.get(n, n): st.column_config.NumberColumn(format="%.3f") for n in SCORES.names()},
+    **{TITLES.get(n, n): st.column_config.TextColumn(help="– : could not be computed (see the note)")
+       for n in SCORES.names()},
     "note": st.column_config.TextColumn(width="large")})
-if missing := [t for t in TITLES.values() if any(r.get(t) is None for r in rows)]:
+if missing := [t for t in TITLES.values() if any(r.get(t) == "–" for r in rows)]:
     st.caption(f"An empty cell ({', '.join(missing)}) means that score could not be computed for that "
                "backbone; its note says why.")
 st.caption("Higher is better for every score; scores compare backbones on the same task only.")

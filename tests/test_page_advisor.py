@@ -35,7 +35,13 @@ def test_advice_then_check(tmp_path, monkeypatch):
     assert at.success[0].value == advice.reason
     table = at.dataframe[0].value
     assert list(table["backbone"]) == [b.backbone for b in advice.backbone_scores]
-    assert list(table["LogME"]) == pytest.approx([b.scores["logme"] for b in advice.backbone_scores])
+    assert [float(v) for v in table["LogME"]] == pytest.approx([b.scores["logme"] for b in advice.backbone_scores],
+                                                               abs=1e-3)  # shown to 3 decimals
+    assert at.query_params["adv"] == "1"  # the link now reopens the result
+    again = open_page(tmp_path, monkeypatch, "app_pages/advisor.py", TASK)
+    again.query_params["adv"] = "1"
+    again.switch_page("app_pages/advisor.py").run()
+    assert again.success and again.success[0].value == advice.reason
     grid = charts(at)[0]
     star = next(t for t in grid["data"] if t.get("mode") == "markers+text")
     assert star["x"] == [advice.size.min_per_class]
