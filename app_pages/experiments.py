@@ -121,12 +121,18 @@ with yos_tab:
         "**fine-tuned** (AnB+). BnB and BnB+ copy from a network trained on B itself: the control.")
     base = ex.YOSINSKI_BASE
     c1, c2, c3 = st.columns(3)
-    yseeds = c1.multiselect("Seeds", list(range(5)), default=[0], key="exp_yos_seeds")
-    labels = c2.select_slider("Labels per class", sorted({20, 50, base.labels_per_class}),
-                              value=base.labels_per_class, key="exp_yos_labels",
+    yseeds = c1.multiselect("Seeds", list(range(5)), default=url_list("exp_yos_seeds", list(range(5)), [0]),
+                            key="exp_yos_seeds")
+    label_opts = sorted({20, 50, base.labels_per_class})
+    labels = c2.select_slider("Labels per class", label_opts, key="exp_yos_labels",
+                              value=url_list("exp_yos_labels", label_opts, [base.labels_per_class])[0],
                               help="Fewer is faster, but the fresh network (the base) then learns little, and "
                                    "any copied layers win for that reason alone.")
-    epochs = c3.select_slider("Epochs", sorted({1, 2, base.epochs, 10}), value=base.epochs, key="exp_yos_epochs")
+    epoch_opts = sorted({1, 2, base.epochs, 10})
+    epochs = c3.select_slider("Epochs", epoch_opts, key="exp_yos_epochs",
+                              value=url_list("exp_yos_epochs", epoch_opts, [base.epochs])[0])
+    for param, values in (("exp_yos_seeds", yseeds), ("exp_yos_labels", [labels]), ("exp_yos_epochs", [epochs])):
+        keep_list_in_url(param, values)
     st.caption(f"Target `{ex.YOSINSKI_TARGET}`, batch {base.batch_size}, Adam {base.lr:g}; n = 0 to "
                f"{len(ex.body_groups())} of the lab network's groups (stem, block1, block2, block3); "
                f"n = 0 is a fresh network trained on B (the paper's base B).")

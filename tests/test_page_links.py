@@ -34,6 +34,9 @@ def test_experiment_settings_come_from_the_link(tmp_path, monkeypatch):
     assert at.multiselect(key="exp_strats").value == ["scratch", "finetune_all"]
     at.multiselect(key="exp_ks").set_value([1, 2, 10]).run()
     assert at.query_params["exp_ks"] == "1,2,10"
+    yos = _open(tmp_path, monkeypatch, "app_pages/experiments.py", exp_yos_seeds="1,2", exp_yos_epochs="2")
+    assert yos.multiselect(key="exp_yos_seeds").value == [1, 2]
+    assert yos.select_slider(key="exp_yos_epochs").value == 2
 
 
 def test_advisor_choices_come_from_the_link_and_junk_is_ignored(tmp_path, monkeypatch):

@@ -66,3 +66,21 @@ def test_uploads_are_named_by_file_name_and_twins_told_apart(tmp_data_dir):
     assert domain_label(b) == f"pets.zip (upload {Path(b).stem[:6]})"
     assert pair_label("mnist", b).startswith("mnist → pets.zip")
     assert domain_label(str(tmp_data_dir / "uploads" / ("f" * 64 + ".zip"))) == "f" * 64 + ".zip"
+
+
+def test_a_run_on_an_upload_keeps_its_file_name_and_sha256_in_provenance(tmp_data_dir):
+    from tlcore.config import RunConfig
+    from tlcore.preview import ingest_upload
+    from tlcore.rundata import prepare
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for c in ("a", "b"):
+            for i in range(8):
+                out = io.BytesIO()
+                Image.new("L", (8, 8), 20 * i + (100 if c == "b" else 0)).save(out, format="PNG")
+                z.writestr(f"{c}/{i}.png", out.getvalue())
+    path, _ = ingest_upload(buf.getvalue(), "pets.zip")
+    prov = prepare(RunConfig(dataset=path, labels_per_class=1, val_per_class=1, test_per_class=2)).provenance()
+    assert prov["source"]["title"] == "pets.zip (upload)"
+    assert any(f["sha256"] == Path(path).stem for f in prov["source"]["files"])

@@ -42,6 +42,7 @@ class RunData:
     target: ImageDataset | None = None
     target_test: torch.Tensor | None = None  # indices into target
     target_pool: torch.Tensor | None = None  # the rest of target
+    titles: tuple[str, str] = ("", "")  # (source, target) as a person reads them (tlcore.names)
 
     @property
     def num_classes(self) -> int:
@@ -63,11 +64,11 @@ class RunData:
         return h.hexdigest()[:16]
 
     def provenance(self) -> dict:
-        d = {"source": {"name": self.source.name, **self.source.provenance.to_dict(),
+        d = {"source": {"name": self.source.name, "title": self.titles[0], **self.source.provenance.to_dict(),
                         "train": len(self.splits.train), "val": len(self.splits.val),
                         "test": len(self.splits.test)}}
         if self.target is not None:
-            d["target"] = {"name": self.target.name, **self.target.provenance.to_dict(),
+            d["target"] = {"name": self.target.name, "title": self.titles[1], **self.target.provenance.to_dict(),
                            "test": len(self.target_test), "pool": len(self.target_pool)}
         return d
 
@@ -90,7 +91,7 @@ def prepare(cfg: RunConfig) -> RunData:
                               cfg.val_per_class, cfg.test_per_class)
         why = budget.message or f"{e}. Use fewer labels, validation or test images per class"
         raise ValueError(f"the label budget does not fit {domain_label(cfg.dataset)}: {why}") from None
-    data = RunData(source, splits)
+    data = RunData(source, splits, titles=(domain_label(cfg.dataset), domain_label(cfg.target)))
     if cfg.target:
         target = load_domain(cfg.target, seed=cfg.seed)
         if target.num_classes != source.num_classes:
