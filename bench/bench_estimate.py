@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, cfg in configs.items():
                     clear_probes()
                     rid = store.submit(cfg.replace(seed=r + 1))[0]
-                    execute(store, rid)
+                    execute(store, rid, record_estimate=True)  # as the worker does
                     rec = store.get(rid, history=False)
                     if rec.status != "done" or "estimated_seconds" not in rec.metrics:
                         print(f"{name}: run {rid} ended {rec.status}: {rec.message}", file=sys.stderr)
