@@ -234,9 +234,11 @@ def list_drafts() -> list[Draft]:
     out = []
     for p in drafts_dir().iterdir():
         if p.is_dir() and _ID.match(p.name):
-            with contextlib.suppress(DraftError):
-                out.append(load_draft(p.name))
-    return sorted(out, key=lambda d: (d.updated, d.created, d.id), reverse=True)
+            with contextlib.suppress(DraftError, OSError):
+                # the file's mtime breaks ties: ``updated`` is stamped to the second
+                out.append((load_draft(p.name), (p / "draft.json").stat().st_mtime_ns))
+    out.sort(key=lambda dm: (dm[0].updated, dm[1], dm[0].id), reverse=True)
+    return [d for d, _ in out]
 
 
 def _check_name(name: str, what: str) -> str:
