@@ -13,13 +13,14 @@ from tlcore.config import RunConfig
 from tlcore.urlstate import config_from_params, config_to_params
 
 
-def _zip() -> bytes:
+def _zip(classes: tuple[str, str] = ("a", "b"), per_class: int = 3, step: int = 60, base: int = 0) -> bytes:
+    """A zip of two class folders of flat grey 8 px PNGs (their shades differ per image)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        for c in ("a", "b"):
-            for i in range(3):
+        for k, c in enumerate(classes):
+            for i in range(per_class):
                 out = io.BytesIO()
-                Image.new("L", (8, 8), 60 * i + (100 if c == "b" else 0)).save(out, format="PNG")
+                Image.new("L", (8, 8), base + step * i + 100 * k).save(out, format="PNG")
                 z.writestr(f"{c}/{i}.png", out.getvalue())
     return buf.getvalue()
 
@@ -54,14 +55,7 @@ def test_uploads_are_named_by_file_name_and_twins_told_apart(tmp_data_dir):
     assert domain_label(a + ":rotate=2") == "pets.zip (upload) (rotate 2)"
     other = _zip()[:-22] + _zip()[-22:]  # same bytes: the same upload, no twin
     assert ingest_upload(other, "pets.zip")[0] == a and domain_label(a) == "pets.zip (upload)"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:  # different images, same file name: a twin
-        for c in ("x", "y"):
-            for i in range(3):
-                out = io.BytesIO()
-                Image.new("L", (8, 8), 30 * i + (120 if c == "y" else 5)).save(out, format="PNG")
-                z.writestr(f"{c}/{i}.png", out.getvalue())
-    b, _ = ingest_upload(buf.getvalue(), "pets.zip")
+    b, _ = ingest_upload(_zip(("x", "y"), step=30, base=5), "pets.zip")  # other images, same name: a twin
     assert domain_label(a) == f"pets.zip (upload {Path(a).stem[:6]})"
     assert domain_label(b) == f"pets.zip (upload {Path(b).stem[:6]})"
     assert pair_label("mnist", b).startswith("mnist → pets.zip")
@@ -73,14 +67,7 @@ def test_a_run_on_an_upload_keeps_its_file_name_and_sha256_in_provenance(tmp_dat
     from tlcore.preview import ingest_upload
     from tlcore.rundata import prepare
 
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for c in ("a", "b"):
-            for i in range(8):
-                out = io.BytesIO()
-                Image.new("L", (8, 8), 20 * i + (100 if c == "b" else 0)).save(out, format="PNG")
-                z.writestr(f"{c}/{i}.png", out.getvalue())
-    path, _ = ingest_upload(buf.getvalue(), "pets.zip")
+    path, _ = ingest_upload(_zip(per_class=8, step=20), "pets.zip")
     prov = prepare(RunConfig(dataset=path, labels_per_class=1, val_per_class=1, test_per_class=2)).provenance()
     assert prov["source"]["title"] == "pets.zip (upload)"
     assert any(f["sha256"] == Path(path).stem for f in prov["source"]["files"])
