@@ -194,10 +194,10 @@ def test_plain_reruns_load_no_data_and_export_nothing(root, monkeypatch):
 
 
 def test_an_old_run_says_so_and_its_rerun_brings_the_images(root, monkeypatch):
-    import ui.errors_view
+    import ui.store
 
     started = []
-    monkeypatch.setattr(ui.errors_view, "ensure_worker", lambda store: started.append(store.root))
+    monkeypatch.setattr(ui.store, "ensure_worker", lambda store: started.append(store.root))
     rid = OLD.run_id()
     at = open_compare(root, monkeypatch, rid)
     assert any("stored before runs kept their models and per-image answers" in i.value

@@ -178,10 +178,7 @@ def _run_stored(store, cfg, rerun: bool = False, quiet: bool = False):
     """Train ``cfg`` through the store (or reuse its stored result) and return the record."""
     from tlcore.jobs import execute
 
-    rid = cfg.run_id()
-    if rerun:
-        store.delete(rid)
-    _, queued = store.submit(cfg)
+    rid, queued = store.submit(cfg, rerun=rerun)
     # A worker or an app session may take the queued run before we do (claim is atomic):
     # then, as for a run already running elsewhere, wait for its result.
     while (rec := store.get(rid, history=False)).status in ("queued", "running"):

@@ -177,10 +177,7 @@ def requeue(store, cfg: RunConfig) -> str:
     """Queue ``cfg`` again even though it is done (``Store.submit`` reuses a done run): the
     stored run, its files and its history are deleted first, as ``tlcore run --rerun`` does.
     Returns the run id (the same: it is the config's hash)."""
-    rid = cfg.run_id()
-    store.delete(rid)
-    store.submit(cfg)
-    return rid
+    return store.submit(cfg, rerun=True)[0]
 
 
 def model_size(rec) -> str:

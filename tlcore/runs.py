@@ -131,15 +131,18 @@ class Store:
             c.close()
 
     # -- writing -------------------------------------------------------------------
-    def submit(self, cfg: RunConfig) -> tuple[str, bool]:
+    def submit(self, cfg: RunConfig, rerun: bool = False) -> tuple[str, bool]:
         """Queue ``cfg``; returns (run id, queued?). A done, queued or running run with
-        the same config is not queued again; a failed/cancelled/interrupted one is."""
+        the same config is not queued again; a failed/cancelled/interrupted one is.
+        ``rerun``: a finished (done or diverged) run is queued again too, its epochs and
+        files replaced (a queued or running one is still left alone)."""
         rid = cfg.run_id()
         now = time.time()
         with self._conn() as c:
             c.execute("BEGIN IMMEDIATE")
             row = c.execute("SELECT status FROM runs WHERE id=?", (rid,)).fetchone()
-            if row and row[0] in ("done", "queued", "running", "diverged"):
+            keep = ("queued", "running") if rerun else ("done", "queued", "running", "diverged")
+            if row and row[0] in keep:
                 c.execute("COMMIT")
                 return rid, False
             c.execute("DELETE FROM epochs WHERE run_id=?", (rid,))

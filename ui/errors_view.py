@@ -26,12 +26,10 @@ from tlcore.errors import (
     domain_text,
     most_confused,
     pictures_of,
-    requeue,
 )
-from tlcore.jobs import ensure_worker
 from tlcore.pretrained_features import picture
 from tlcore.runs import RunRecord
-from ui.store import get_store
+from ui.store import get_store, submit
 
 SHOW = 24  # thumbnails in a cell's gallery
 TOP = 12  # thumbnails in the most-confident-mistakes gallery
@@ -168,8 +166,7 @@ def _rerun(rec: RunRecord) -> None:
         st.toast("This run changed since the page was drawn (re-run from another tab?); "
                  "nothing was queued.", icon=":material/info:")
         return  # never delete a run that is queued, running or already has its answers
-    requeue(store, rec.config)
-    ensure_worker(store)
+    submit([rec.config], rerun=True)
     run_answers.clear()
     st.toast("Queued again with the same config. It trains in the background (follow it on the "
              "Train page); its images show here when it is done.", icon=":material/replay:")

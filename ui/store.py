@@ -21,10 +21,11 @@ def get_store() -> Store:
     return _open(str(data_dir()))
 
 
-def submit(configs: list[RunConfig]) -> list[str]:
-    """Queue runs (stored results are reused) and make sure a worker is executing them."""
+def submit(configs: list[RunConfig], rerun: bool = False) -> list[str]:
+    """Queue runs (stored results are reused unless ``rerun``) and make sure a worker is
+    executing them."""
     store = get_store()
-    ids = [store.submit(cfg)[0] for cfg in configs]
+    ids = [store.submit(cfg, rerun=rerun)[0] for cfg in configs]
     ensure_worker(store)
     return ids
 

@@ -219,7 +219,5 @@ def no_model(rec: RunRecord, why: str) -> None:
     if st.button("Re-run it", icon=":material/replay:", key=f"try_rerun_{rec.id}",
                  help="Trains the same config again (same data, seed and budget); this time the "
                       "model is kept."):
-        store = get_store()
-        store.delete(rec.id)  # a done run is not queued again by submit
-        submit([rec.config])
+        submit([rec.config], rerun=True)
         st.rerun()
