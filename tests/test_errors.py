@@ -11,7 +11,6 @@ import torch
 from tests.engine_helpers import TINY
 from tlcore.errors import (
     Answers,
-    add_cell_targets,
     all_answers,
     answers,
     caption,
@@ -22,6 +21,7 @@ from tlcore.errors import (
     pictures_of,
     requeue,
 )
+from tlcore.plots import add_cell_targets
 
 NAMES = ["cat", "dog", "owl"]
 # six test images: labels, the run's probabilities (rows sum to 1), and their dataset rows

@@ -273,3 +273,32 @@ def png_zip(figures: dict[str, go.Figure], width: int = 1100, height: int = 500)
             for p in paths:
                 z.write(p, p.name)
     return buf.getvalue()
+
+
+def add_cell_targets(fig: go.Figure, names: tuple[str, ...] | list[str], counts) -> dict:
+    """A confusion heatmap, as a plotly figure dict, with an invisible marker on every cell.
+
+    Streamlit reports no clicks on heatmap cells (plotly has no point selection for
+    heatmaps), but it does for scatter points: clicking a cell selects its marker, whose
+    ``customdata`` is ``[true, predicted, count]`` (class indices). The markers also carry
+    the hover text, since they sit on top of the heatmap. A dict, not a ``go.Figure``:
+    building (and validating) a second Figure costs ~15 ms per chart on every rerun, and
+    ``st.plotly_chart`` validates the dict once anyway. ``fig`` itself is left unchanged."""
+    k = len(names)
+    cells = [(t, p) for t in range(k) for p in range(k)]
+    out = fig.to_dict()
+    invisible = {"marker": {"opacity": 0}}
+    out["data"].append({
+        "type": "scatter", "mode": "markers", "name": "cells", "showlegend": False,
+        "x": [names[p] for _, p in cells], "y": [names[t] for t, _ in cells],
+        "marker": {"size": max(8, min(60, 360 // max(k, 1))), "symbol": "square", "opacity": 0},
+        "selected": invisible, "unselected": invisible,
+        "customdata": [[t, p, int(counts[t][p])] for t, p in cells],
+        "hovertemplate": "true %{y}<br>predicted %{x}<br>%{customdata[2]} images"
+                         "<br>click to see them<extra></extra>"})
+    layout = out.setdefault("layout", {})
+    layout.update(clickmode="event+select", dragmode=False)
+    # the markers would widen the autorange past the cells: pin both axes to the heatmap
+    layout["xaxis"] = {**layout.get("xaxis", {}), "range": [-0.5, k - 0.5]}
+    layout["yaxis"] = {**layout.get("yaxis", {}), "range": [k - 0.5, -0.5], "autorange": False}
+    return out

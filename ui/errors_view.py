@@ -20,7 +20,6 @@ from tlcore.data import load_domain
 from tlcore.errors import (
     OLD_RUN,
     Answers,
-    add_cell_targets,
     all_answers,
     caption,
     domain_text,
@@ -82,7 +81,7 @@ def confusion_chart(col, fig: go.Figure, rec: RunRecord, split: str) -> None:
     ns = _ns(rec.id, split)
     cm = rec.metrics["confusion" if split == "test" else "target_confusion"]
     key = f"{ns}_chart{st.session_state.get(ns + '_gen', 0)}"
-    col.plotly_chart(add_cell_targets(fig, _names(rec), cm), config=plots.CHART_CONFIG, key=key,
+    col.plotly_chart(plots.add_cell_targets(fig, _names(rec), cm), config=plots.CHART_CONFIG, key=key,
                      on_select=partial(_clicked, key, rec.id, split), selection_mode="points")
 
 
