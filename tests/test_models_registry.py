@@ -22,7 +22,7 @@ def test_registry_has_the_promised_families():
 def test_registry_refuses_duplicates():
     spec = BACKBONES.get("resnet18")
     with pytest.raises(ValueError, match="already registered"):
-        BACKBONES.add("resnet18", spec)
+        BACKBONES.add(spec)
 
 
 @pytest.mark.parametrize("name", ALL)

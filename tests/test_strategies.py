@@ -123,11 +123,11 @@ def test_nothing_trainable_is_explained():
             def phase(self, groups, cfg, epoch):
                 return Phase(frozenset())
 
-        STRATEGIES.add("nothing_test", Nothing("nothing_test", "x", "x"))
+        STRATEGIES.add(Nothing("nothing_test", "x", "x"))
         try:
             run(TINY.replace(strategy="nothing_test", epochs=1))
         finally:
-            STRATEGIES._entries.pop("nothing_test")
+            STRATEGIES.remove("nothing_test")
 
 
 def test_divergence_is_reported_not_plotted():

@@ -1,16 +1,23 @@
 """A small name -> entry registry that refuses duplicates.
 
-Backbones, datasets and (later) strategies each live in one of these. Entries are
-registered explicitly by name (never discovered by scanning a module), so a test can
-sweep ``names()`` and a typo in a name fails loudly with the list of known names.
+Backbones, datasets, shifts, strategies and transferability scores each live in one of
+these. An entry carries its own ``name`` and is registered under it (``REG.add(entry)``), so
+a name is written once. Entries are registered explicitly by the module that defines them
+(never discovered by scanning), so a test can sweep ``names()`` and a typo in a name fails
+loudly with the list of known names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Iterator
+from typing import Generic, Protocol, TypeVar
 
-T = TypeVar("T")
+
+class Named(Protocol):
+    name: str
+
+
+T = TypeVar("T", bound=Named)
 
 
 class Registry(Generic[T]):
@@ -20,20 +27,17 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
 
-    def add(self, name: str, entry: T) -> T:
+    def add(self, entry: T) -> T:
+        """Register ``entry`` under its own ``name``; a second entry of that name is refused."""
+        name = entry.name
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = entry
         return entry
 
-    def register(self, name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
-        """Decorator: register the entry returned by calling the decorated factory."""
-
-        def deco(factory: Callable[[], T]) -> Callable[[], T]:
-            self.add(name, factory())
-            return factory
-
-        return deco
+    def remove(self, name: str) -> None:
+        """Drop an entry (tests that register a toy entry take it out again)."""
+        del self._entries[name]
 
     def get(self, name: str) -> T:
         try:

@@ -151,7 +151,7 @@ for _spec in (
     ShiftSpec("pixelate", "average over square blocks of 2-7 px (at 28 px)",
               (2.0, 3.0, 4.0, 5.0, 7.0), _pixelate),
 ):
-    SHIFTS.add(_spec.name, _spec)
+    SHIFTS.add(_spec)
 
 
 def _generator(name: str, seed: int) -> torch.Generator:

@@ -146,7 +146,7 @@ def _register(src: LabSource) -> None:
         load=partial(_load, src.name),
         num_classes=num_classes,
     )
-    BACKBONES.add(src.name, BackboneSpec(
+    BACKBONES.add(BackboneSpec(
         name=src.name,
         family="lab_resnet",
         title=f"Lab ResNet pretrained on {src.title}",

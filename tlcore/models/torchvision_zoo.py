@@ -145,7 +145,7 @@ def _register(name: str) -> None:
     # V1 everywhere: the classic recipe, and the file that ships offline for mobilenet_v2
     default = enum.IMAGENET1K_V1.name.lower()
     weights["none"] = random_weights(weights[default].preprocess)
-    BACKBONES.add(name, BackboneSpec(
+    BACKBONES.add(BackboneSpec(
         name=name,
         family=family,
         title=f"{name} (torchvision)",

@@ -79,15 +79,15 @@ class CORAL(Strategy):
         return loss, {"coral_loss": float(loss.detach())}
 
 
-STRATEGIES.add("source_only", SourceOnly(
+STRATEGIES.add(SourceOnly(
     "source_only", "Source only", "Fine-tune all on labelled source; scored on the target domain.",
     requires_target=True))
-STRATEGIES.add("target_oracle", TargetOracle(
+STRATEGIES.add(TargetOracle(
     "target_oracle", "Target oracle", "Fine-tune all on labelled target images: the ceiling.",
     requires_target=True, train_on_target=True))
-STRATEGIES.add("dann", DANN(
+STRATEGIES.add(DANN(
     "dann", "DANN", "Adversarial domain adaptation with gradient reversal (Ganin et al. 2016).",
     requires_target=True, uses_unlabelled_target=True))
-STRATEGIES.add("coral", CORAL(
+STRATEGIES.add(CORAL(
     "coral", "Deep CORAL", "Match source and target feature covariances (Sun & Saenko 2016).",
     requires_target=True, uses_unlabelled_target=True))

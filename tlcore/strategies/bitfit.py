@@ -19,5 +19,5 @@ class BNOnly(Strategy):
         return Phase(frozenset({"head"}), only="bn")
 
 
-STRATEGIES.add("bitfit", BitFit("bitfit", "BitFit (biases only)", "Only biases and the head train."))
-STRATEGIES.add("bn_only", BNOnly("bn_only", "BatchNorm only", "Only BatchNorm parameters and the head train."))
+STRATEGIES.add(BitFit("bitfit", "BitFit (biases only)", "Only biases and the head train."))
+STRATEGIES.add(BNOnly("bn_only", "BatchNorm only", "Only BatchNorm parameters and the head train."))

@@ -11,6 +11,6 @@ class FeatureExtraction(Strategy):
         return Phase(frozenset({"head"}))
 
 
-STRATEGIES.add("feature_extraction", FeatureExtraction(
+STRATEGIES.add(FeatureExtraction(
     "feature_extraction", "Feature extraction",
     "Frozen pretrained backbone, new linear head: fast, safe with few labels."))

@@ -27,11 +27,11 @@ class Custom(Strategy):
         return Phase(frozenset({"head", *chosen}))
 
 
-STRATEGIES.add("finetune_top", FinetuneTop(
+STRATEGIES.add(FinetuneTop(
     "finetune_top", "Fine-tune top k",
     "Train the head and the top k groups (at a lower LR); the rest stays frozen."))
-STRATEGIES.add("finetune_all", FinetuneAll(
+STRATEGIES.add(FinetuneAll(
     "finetune_all", "Fine-tune all",
     "Train every group, the backbone at a lower LR than the new head."))
-STRATEGIES.add("custom", Custom(
+STRATEGIES.add(Custom(
     "custom", "Custom freeze plan", "Exactly the groups you toggled train, plus the head."))

@@ -13,5 +13,5 @@ class GradualUnfreeze(Strategy):
         return Phase(frozenset({"head", *b[len(b) - n:]}))
 
 
-STRATEGIES.add("gradual_unfreeze", GradualUnfreeze(
+STRATEGIES.add(GradualUnfreeze(
     "gradual_unfreeze", "Gradual unfreezing", "One more group from the top each epoch."))

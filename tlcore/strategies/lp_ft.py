@@ -14,6 +14,6 @@ class LinearProbeThenFinetune(Strategy):
         return Phase(frozenset(groups), lr_scale=0.5)
 
 
-STRATEGIES.add("lp_ft", LinearProbeThenFinetune(
+STRATEGIES.add(LinearProbeThenFinetune(
     "lp_ft", "Linear probe, then fine-tune",
     "Head alone for the first epochs, then everything (Kumar et al. 2022)."))

@@ -11,6 +11,6 @@ class Scratch(Strategy):
         return Phase(frozenset(groups), discriminative=False)
 
 
-STRATEGIES.add("scratch", Scratch(
+STRATEGIES.add(Scratch(
     "scratch", "From scratch", "Random init, all layers trained: what pretraining must beat.",
     pretrained=False))

@@ -88,7 +88,7 @@ class Transplant(Strategy):
             reinit(net.group(g), cfg.seed * 1000 + i)
 
 
-STRATEGIES.add("transplant", Transplant(
+STRATEGIES.add(Transplant(
     "transplant", "Copy n groups (Yosinski)",
     "Keep the first n pretrained groups (extra cut=n), re-initialise the rest and train them; "
     "the copied groups stay frozen (frozen_copy=1: AnB) or are fine-tuned (0: AnB+). "

@@ -249,5 +249,5 @@ for _info in (
     ScoreInfo("h_score", h_score, "features", True,
               "Between-class feature variance over total, tr(cov^-1 cov_y) (Bao et al., ICIP 2019)."),
 ):
-    SCORES.add(_info.name, _info)
+    SCORES.add(_info)
 del _info

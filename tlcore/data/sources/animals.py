@@ -75,7 +75,7 @@ def load() -> ImageDataset:
     )
 
 
-DATASETS.add("animals", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="animals",
     title="Animal silhouettes",
     description="10,000 animal silhouettes (10 classes), 28x28 grey: a far domain for digit models.",

@@ -59,7 +59,7 @@ def load() -> ImageDataset:
     )
 
 
-DATASETS.add("digits", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="digits",
     title="sklearn digits (8x8)",
     description="1,797 handwritten digits at 8x8 from writers other than MNIST's.",

@@ -98,7 +98,7 @@ def load_b() -> ImageDataset:
     return _half("fashion_mnist_b", range(5, 10))
 
 
-DATASETS.add("fashion_mnist", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="fashion_mnist",
     title="Fashion-MNIST",
     description="70,000 clothing images in 10 classes, 28x28 grey; last 10,000 = official test.",
@@ -112,7 +112,7 @@ DATASETS.add("fashion_mnist", DatasetSpec(
     sources=sources,
 ))
 
-DATASETS.add("fashion_mnist_a", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="fashion_mnist_a",
     title="Fashion-MNIST A (classes 0-4)",
     description="T-shirt/top, Trouser, Pullover, Dress, Coat: task A of a Yosinski-style "
@@ -125,7 +125,7 @@ DATASETS.add("fashion_mnist_a", DatasetSpec(
     licence=LICENCE,
 ))
 
-DATASETS.add("fashion_mnist_b", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="fashion_mnist_b",
     title="Fashion-MNIST B (classes 5-9)",
     description="Sandal, Shirt, Sneaker, Bag, Ankle boot relabelled 0-4: task B of a "

@@ -113,7 +113,7 @@ def load() -> ImageDataset:
     return _from_torchvision()
 
 
-DATASETS.add("mnist", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="mnist",
     title="MNIST",
     description="70,000 handwritten digits, 28x28 grey; the last 10,000 are the official test set.",

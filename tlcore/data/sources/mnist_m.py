@@ -101,7 +101,7 @@ def load() -> ImageDataset:
     )
 
 
-DATASETS.add("mnist_m", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="mnist_m",
     title="MNIST-M",
     description="All 70,000 MNIST digits blended with colour photo patches (|digit - patch|), "

@@ -167,7 +167,7 @@ def load() -> ImageDataset:
     )
 
 
-DATASETS.add("synth_digits", DatasetSpec(
+DATASETS.add(DatasetSpec(
     name="synth_digits",
     title="Synthetic digits (fonts)",
     description="10,000 digits typeset in this machine's fonts with random size, rotation, "
