@@ -6,8 +6,8 @@ import streamlit as st
 
 from tlcore.names import domain_label
 from tlcore.presets import setting
-from tlcore.strategies import title
-from tlcore.strategies.adaptation import DANN_WEIGHT
+from tlcore.strategies import STRATEGIES, title
+from tlcore.strategies.knobs import with_value
 from tlcore.transfer import adapt_study as da
 from ui import adapt_view as view
 from ui.pickers import dataset_options, domain_picker, show_errors
@@ -52,14 +52,13 @@ methods = c1.multiselect("Methods", list(da.METHODS), default=list(da.METHODS), 
 seeds = c2.multiselect("Seeds", list(range(5)), default=[cfg.seed], key="da_seeds",
                        help="Adaptation is noisy: three seeds give a mean worth quoting.")
 epochs = c3.slider("Epochs", 1, 30, cfg.epochs, key="da_epochs")
-weight = c4.select_slider("DANN strength (λ scale)", [0.1, 0.3, 1.0, 3.0],
-                          value=cfg.extra_value("dann_weight", DANN_WEIGHT), key="da_weight",
+dann = STRATEGIES.get("dann")
+weight_knob, weight_now = dann.knob("dann_weight"), dann.value(cfg, "dann_weight")
+weight = c4.select_slider("DANN strength (λ scale)", sorted({0.1, 0.3, 1.0, 3.0, weight_now}),
+                          value=weight_now, key="da_weight",
                           help="Multiplies Ganin's schedule 2/(1+exp(-10p))-1 of the reversed gradient.")
-knobs = dict(cfg.extra)
-knobs.pop("dann_weight", None)
-if weight != DANN_WEIGHT:  # the default is left out, so run ids match runs made without the knob
-    knobs["dann_weight"] = float(weight)
-cfg = cfg.replace(epochs=epochs, extra=tuple(sorted(knobs.items())))
+# the default is left out of the config, so run ids match runs made without the knob
+cfg = with_value(cfg, weight_knob, weight).replace(epochs=epochs)
 st.caption(f"Backbone `{cfg.backbone}`, {cfg.labels_per_class or 'all'} labels per class, batch "
            f"{cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g} (change these on the Model and Train pages).")
 

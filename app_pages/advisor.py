@@ -10,15 +10,16 @@ import pandas as pd
 import streamlit as st
 
 from tlcore import plots
-from tlcore.models import BACKBONES
+from tlcore.models import available_backbones
 from tlcore.names import domain_label
-from tlcore.transfer import advisor as adv
+from tlcore.transfer.advice_types import Advice
+from tlcore.transfer.advisor import advise
+from tlcore.transfer.check import candidate_configs, check
+from tlcore.transfer.rules import RULES
 from tlcore.transfer.scores import SCORES
 from ui.grid_view import live_grid
 from ui.state import get_setup, keep_in_url, keep_list_in_url, show_notices, url_choice, url_list
 from ui.store import stored_ids, submit
-
-TITLES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
 
 st.title("Strategy advisor")
 show_notices()
@@ -30,7 +31,7 @@ st.markdown(
     "prediction with short real runs.")
 
 cfg = get_setup()
-available = [b.name for b in BACKBONES if b.weights[b.default_weights].check().available]
+available = available_backbones()
 default = [b for b in available if b.startswith("lab_")] or available[:3]
 if cfg.backbone in available and cfg.backbone not in default:
     default.insert(0, cfg.backbone)
@@ -40,8 +41,8 @@ backbones = c1.multiselect("Candidate backbones", available, key="adv_backbones"
                            help="ImageNet backbones are scored at their own input size; lab ones at 32 px.")
 primary = c2.selectbox("Rank by", SCORES.names(), key="adv_primary",
                        index=url_choice("adv_primary", SCORES.names()),
-                       format_func=lambda n: TITLES.get(n, n), help="; ".join(
-                           f"**{TITLES.get(s.name, s.name)}**: {s.description}" for s in SCORES))
+                       format_func=lambda n: SCORES.get(n).title, help="; ".join(
+                           f"**{s.title}**: {s.description}" for s in SCORES))
 keep_list_in_url("adv_backbones", backbones)
 keep_in_url("adv_primary", primary)
 st.caption(f"Task: `{domain_label(cfg.dataset)}`, {cfg.labels_per_class or 'all'} labels per class (change on the Data "
@@ -49,10 +50,10 @@ st.caption(f"Task: `{domain_label(cfg.dataset)}`, {cfg.labels_per_class or 'all'
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def advice_for(cfg_json: str, backbones: tuple[str, ...], primary: str) -> adv.Advice:
+def advice_for(cfg_json: str, backbones: tuple[str, ...], primary: str) -> Advice:
     from tlcore.config import RunConfig
 
-    return adv.advise(RunConfig.from_dict(json.loads(cfg_json)), list(backbones), primary=primary)
+    return advise(RunConfig.from_dict(json.loads(cfg_json)), list(backbones), primary=primary)
 
 
 key = (cfg, tuple(backbones), primary)
@@ -77,7 +78,7 @@ st.success(advice.reason, icon=":material/lightbulb:")
 left, right = st.columns([3, 2])
 sz, sim = advice.size, advice.similarity
 cells = {(0 if s == "small" else 1, 0 if m == "similar" else 1): f"{s} + {m}:<br><b>{r.strategy}</b>"
-         for (s, m), r in adv.RULES.items()}
+         for (s, m), r in RULES.items()}
 y = sim.a_distance if sim.a_distance is not None else 2.0
 left.plotly_chart(plots.strategy_grid(
     max(1, sz.min_per_class), y, sz.threshold, sim.threshold, cells, "labelled images per class (smallest class)",
@@ -97,18 +98,18 @@ st.subheader("Backbones ranked by transferability")
 rows = []
 for b in advice.backbone_scores:
     row = {"rank": b.rank, "backbone": b.backbone}
-    for n in SCORES.names():
-        v = b.scores.get(n)
-        row[TITLES.get(n, n)] = f"{v:.3f}" if v is not None and math.isfinite(v) else "–"
+    for s in SCORES:
+        v = b.scores.get(s.name)
+        row[s.title] = f"{v:.3f}" if v is not None and math.isfinite(v) else "–"
     row["seconds"] = b.seconds
     row["note"] = b.error or "; ".join(f"{k}: {v}" for k, v in b.reasons.items())
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
     "seconds": st.column_config.NumberColumn(format="%.1f"),
-    **{TITLES.get(n, n): st.column_config.TextColumn(help="– : could not be computed (see the note)")
-       for n in SCORES.names()},
+    **{s.title: st.column_config.TextColumn(help="– : could not be computed (see the note)")
+       for s in SCORES},
     "note": st.column_config.TextColumn(width="large")})
-if missing := [t for t in TITLES.values() if any(r.get(t) == "–" for r in rows)]:
+if missing := [s.title for s in SCORES if any(r.get(s.title) == "–" for r in rows)]:
     st.caption(f"An empty cell ({', '.join(missing)}) means that score could not be computed for that "
                "backbone; its note says why.")
 st.caption("Higher is better for every score; scores compare backbones on the same task only.")
@@ -117,7 +118,7 @@ st.subheader("Check the prediction")
 seeds = st.multiselect("Seeds", list(range(5)), default=url_list("adv_seeds", list(range(5)), [0]),
                        key="adv_seeds")
 keep_list_in_url("adv_seeds", seeds)
-configs = adv.candidate_configs(cfg, advice, seeds) if seeds else []
+configs = candidate_configs(cfg, advice, seeds) if seeds else []
 st.markdown(f"Runs every predicted strategy on `{advice.backbone}` and every ranked backbone with "
             f"*{advice.strategy}*: {len(configs)} short runs ({cfg.epochs} epochs each).")
 if st.button(f"Run {len(configs)} runs and compare", key="adv_check", disabled=not configs,
@@ -128,7 +129,7 @@ ids = st.session_state.get("adv_ids") or stored_ids(configs)
 
 def draw(recs, finished: bool) -> None:
     try:
-        result = adv.check(advice, recs)
+        result = check(advice, recs)
     except ValueError as e:
         st.error(str(e), icon=":material/error:")
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from tlcore import plots
-from tlcore.data import DATASETS, parse_domain
+from tlcore.data import DATASETS, list_datasets, parse_domain
 from tlcore.preview import (
     GAP,
     UploadRejected,
@@ -94,7 +94,7 @@ st.markdown("Pick what the model trains on (the **source**) and, optionally, a *
             "is tested on as well: the same classes with a different look, such as rotated or "
             "coloured digits. Transfer is easy when the two look alike and hard when they do not.")
 cfg = get_setup()
-avail = [n for n in DATASETS.names() if DATASETS.get(n).check().available]
+avail = list_datasets(available_only=True)
 options = dataset_options(cfg)
 missing = [s for s in DATASETS if s.name not in avail]
 

@@ -42,24 +42,11 @@ def draw_budget(recs, finished: bool) -> None:
         return
     series = [{"label": title(s), "x": c["k"], "mean": c["mean"], "lo": c["lo"], "hi": c["hi"],
                "n": max(c["n_seeds"])} for s, c in summary.items()]
-    cross, everywhere = None, False
-    if finished and {"feature_extraction", "finetune_all"} <= set(summary):
-        k = ex.crossover(summary, "feature_extraction", "finetune_all")
-        if k is not None:
-            everywhere = k == min(summary["finetune_all"]["k"])
-            cross = (k, "fine-tuning ahead at every k" if everywhere else f"fine-tuning ahead from k={k}")
-    st.plotly_chart(plots.budget(series, None if everywhere else cross), key="exp_budget_chart",
+    verdict = ex.budget_verdict(summary) if finished else None
+    st.plotly_chart(plots.budget(series, verdict.marker if verdict else None), key="exp_budget_chart",
                     config=plots.CHART_CONFIG)
-    if finished and cross is None and {"feature_extraction", "finetune_all"} <= set(summary):
-        st.markdown("**No crossover here:** fine-tuning is not ahead of feature extraction at the largest "
-                    "budget run. Try larger k, or a backbone pretrained on a less similar task.")
-    elif everywhere:
-        st.markdown("**No crossover here:** fine-tuning all layers beats feature extraction at every budget "
-                    "run (mean over seeds; the bands show min to max). The frozen features do not fit this "
-                    "task well enough to win even with few labels.")
-    elif cross:
-        st.markdown(f"**Crossover:** from k = {cross[0]} labelled images per class on, fine-tuning all layers "
-                    "beats feature extraction (mean over seeds; the bands show min to max).")
+    if verdict:
+        st.markdown(f"**{verdict.headline}:** {verdict.text}")
 
 
 with budget_tab:

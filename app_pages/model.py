@@ -17,6 +17,8 @@ from tlcore.estimate import (
 from tlcore.jobs import estimate_run
 from tlcore.models import BACKBONES
 from tlcore.strategies import STRATEGIES
+from tlcore.strategies.knobs import changes
+from ui.knobs import knob_input
 from ui.pickers import bind, layer_table, setter, show_errors
 from ui.state import get_setup, set_setup, show_notices
 from ui.store import get_store
@@ -118,10 +120,10 @@ bind("model_preset", cfg.strategy)
 st.radio("Freeze plan", presets, key="model_preset", horizontal=True, on_change=_on_preset,
          format_func=lambda s: STRATEGIES.get(s).title + ("" if s in PRESETS else " (set on the Train page)"))
 body = [g.name for g in p.groups if g.name != "head"]
-if cfg.strategy == "finetune_top":
-    bind("model_topk", min(cfg.top_k, len(body)))
-    st.number_input("How many groups below the head train (top k)", 1, len(body), key="model_topk",
-                    on_change=setter("model_topk", lambda v: {"top_k": int(v)}))
+for knob in STRATEGIES.get(cfg.strategy).knobs:  # the plan's own settings, as its file declares them
+    key = bind(f"model_knob_{knob.name}", knob.clip(min(knob.raw(cfg), len(body) if knob.groups else knob.high)))
+    knob_input(knob, key, n_groups=len(body),
+               on_change=setter(key, lambda v, knob=knob: changes(get_setup(), knob, v)))
 st.caption(STRATEGIES.get(cfg.strategy).description + " Tick groups in the table for a custom plan.")
 
 first = p.phases[0]

@@ -6,9 +6,13 @@ import streamlit as st
 
 from tlcore.config import RunConfig
 from tlcore.errors import human_bytes, model_size
+from tlcore.models import build_backbone
 from tlcore.names import pair_label
+from tlcore.optim import OPTIMIZERS
 from tlcore.preview import run_budget
 from tlcore.strategies import STRATEGIES
+from tlcore.strategies.knobs import with_value
+from ui.knobs import knob_input
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
 from ui.store import get_store, submit
@@ -22,6 +26,15 @@ def _budget(dataset: str, labels: int | None, val: int, test: int, seed: int):
         return run_budget(RunConfig(dataset=dataset, labels_per_class=labels, val_per_class=val,
                                     test_per_class=test, seed=seed))
     except (ValueError, KeyError, OSError, RuntimeError):
+        return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _body_groups(backbone: str) -> int | None:
+    """How many layer groups below the head ``backbone`` has (None: it cannot be built here)."""
+    try:  # random init: the groups are the architecture's, no weights need loading
+        return len(build_backbone(backbone, weights="none").net.group_names) - 1
+    except (KeyError, ValueError, OSError, RuntimeError):
         return None
 
 
@@ -52,24 +65,32 @@ with c2:
                           key="train_lr", format_func=lambda v: f"{v:g}")
     batch = st.select_slider("Batch size", [8, 16, 32, 64, 128, 256], value=cfg.batch_size
                              if cfg.batch_size in (8, 16, 32, 64, 128, 256) else 16, key="train_batch")
-    opt = st.radio("Optimizer", ["adam", "sgd"], index=["adam", "sgd"].index(cfg.optimizer),
-                   horizontal=True, key="train_opt")
-    extra = {}
-    if "finetune_top" in chosen:
-        extra["top_k"] = st.number_input("Fine-tune top k groups", 1, 8, cfg.top_k, key="train_topk")
-    if "lp_ft" in chosen:
-        extra["probe_epochs"] = st.number_input("LP-FT: head-only epochs first", 1, max(1, epochs - 1),
-                                                min(cfg.probe_epochs, max(1, epochs - 1)), key="train_probe")
+    names_opt = list(OPTIMIZERS)
+    opt = st.radio("Optimizer", names_opt, index=names_opt.index(cfg.optimizer), horizontal=True,
+                   key="train_opt", help="; ".join(o.help for o in OPTIMIZERS.values()))
+    # each chosen strategy's own settings, as its file declares them (a setting two strategies
+    # share, such as DANN's and CORAL's target pool, is drawn once)
+    n_groups = _body_groups(cfg.backbone)
+    new = cfg
+    drawn: set[str] = set()
+    for n in chosen:
+        for knob in STRATEGIES.get(n).knobs:
+            if knob.name not in drawn:
+                drawn.add(knob.name)
+                value = knob_input(knob, f"train_knob_{knob.name}", knob.raw(cfg), n_groups=n_groups,
+                                   label=f"{STRATEGIES.get(n).title}: {knob.title}")
+                new = with_value(new, knob, value)
 
-new = cfg.replace(epochs=epochs, lr=lr, batch_size=batch, optimizer=opt,
-                  strategy=chosen[0] if chosen else cfg.strategy, seed=seeds[0] if seeds else cfg.seed, **extra)
+new = new.replace(epochs=epochs, lr=lr, batch_size=batch, optimizer=opt,
+                  strategy=chosen[0] if chosen else cfg.strategy, seed=seeds[0] if seeds else cfg.seed)
 if new != cfg:
     set_setup(new)
 
 if "custom" in chosen and not cfg.trainable_groups:
     st.info("The custom strategy trains the groups you toggle on the Model page; none are toggled, "
             "so it will train only the head.", icon=":material/info:")
-configs = [new.replace(strategy=s, seed=sd) for s in chosen for sd in seeds]
+# every run keeps only its own strategy's settings, so it has the id it would have alone
+configs = [STRATEGIES.get(s).own_settings(new).replace(seed=sd) for s in chosen for sd in seeds]
 label = f"Queue {len(configs)} run{'s' if len(configs) != 1 else ''}"
 budget = _budget(new.dataset, new.labels_per_class, new.val_per_class, new.test_per_class, new.seed)
 if budget is not None and not budget.fits:

@@ -3,7 +3,7 @@ the real run, per config (target: within 25%).
 
     python bench/bench_estimate.py               # 3 repeats per config (~4-6 min on 2 cores)
     python bench/bench_estimate.py --quick       # smoke check: lab nets only, 1 repeat (~30 s)
-    python bench/bench_estimate.py --threads 1   # on a shared/busy machine
+    python bench/bench_estimate.py --threads 1   # on a shared or busy machine
 
 Each repeat runs the config through the worker's own path (``tlcore.jobs.execute`` on a
 temporary store): the worker estimates the run just before it runs and stores that beside

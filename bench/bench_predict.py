@@ -3,7 +3,7 @@ network's bare forward pass (targets: lab net well under 0.5 s, MobileNetV2 unde
 
     python bench/bench_predict.py               # 30 repeats per cell (~30 s on 2 cores)
     python bench/bench_predict.py --quick       # smoke check: 3 repeats (~15 s)
-    python bench/bench_predict.py --threads 1   # on a shared/busy machine
+    python bench/bench_predict.py --threads 1   # on a shared or busy machine
 
 Two runs are trained into a temporary store first (feature extraction on MNIST: the lab
 net ``lab_synth_digits`` at 32 px and MobileNetV2 with its ImageNet weights at 64 px) and

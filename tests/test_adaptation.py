@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tlcore.config import RunConfig
+from tlcore.strategies import STRATEGIES
 from tlcore.train import run
 
 PAIR = RunConfig(backbone="lab_mnist", dataset="digits", target="digits:colour=5,invert=5", labels_per_class=10,
@@ -15,7 +16,8 @@ PAIR = RunConfig(backbone="lab_mnist", dataset="digits", target="digits:colour=5
 
 @pytest.fixture(scope="module")
 def results():
-    return {s: run(PAIR.replace(strategy=s)) for s in ("source_only", "dann", "coral", "target_oracle")}
+    # each method keeps the settings it has (source-only has no target pool to cap)
+    return {s: run(STRATEGIES.get(s).own_settings(PAIR)) for s in ("source_only", "dann", "coral", "target_oracle")}
 
 
 def test_all_finish_with_domain_measures(results):
@@ -108,8 +110,8 @@ def test_dann_gains_on_mnist_to_mnist_m_on_a_reduced_budget():
     cfg = DEFAULT.replace(labels_per_class=REDUCED["labels_per_class"], epochs=REDUCED["epochs"],
                           test_per_class=REDUCED["test_per_class"],
                           extra=(("target_pool_max", REDUCED["target_pool_max"]),))
-    so = run(cfg.replace(strategy="source_only"))
-    dann = run(cfg.replace(strategy="dann"))
+    so = run(STRATEGIES.get("source_only").own_settings(cfg))
+    dann = run(STRATEGIES.get("dann").own_settings(cfg))
     assert so.status == dann.status == "done"
     gain = dann.metrics["target_accuracy"] - so.metrics["target_accuracy"]
     assert gain >= REDUCED["min_gain"], (so.metrics["target_accuracy"], dann.metrics["target_accuracy"])

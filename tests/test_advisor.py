@@ -2,32 +2,55 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import tlcore.transfer
 from tlcore.config import RunConfig
-from tlcore.models import BACKBONES
+from tlcore.data import Availability
+from tlcore.models import BACKBONES, available_backbones
 from tlcore.runs import RunRecord
 from tlcore.strategies import STRATEGIES
-from tlcore.transfer.advisor import (
-    RULES,
-    SIMILAR_BELOW,
-    SMALL_PER_CLASS,
-    Advice,
-    BackboneScore,
-    Similarity,
-    Size,
-    advise,
-    candidate_configs,
-    check,
-    rule_for,
-    score_backbones,
-    similarity,
-    size,
-)
+from tlcore.transfer.advice_types import Advice, BackboneScore, Similarity, Size
+from tlcore.transfer.advisor import advise
+from tlcore.transfer.check import candidate_configs, check
+from tlcore.transfer.rules import RULES, SIMILAR_BELOW, SMALL_PER_CLASS, rule_for
 from tlcore.transfer.scores import h_score
+from tlcore.transfer.scoring import score_backbones
+from tlcore.transfer.similarity import similarity, size
+
+# -- the modules ---------------------------------------------------------------------------
+
+# The advisor's modules, lowest first. Each may import only those before it, so no two import
+# each other (issue #13: advisor.py and check.py did, through a TYPE_CHECKING import).
+LAYERS = ("rules", "advice_types", "backbone_features", "scoring", "similarity", "check", "advisor")
+PREFIX = "tlcore.transfer."
+
+
+def _transfer_imports(path: Path) -> set[str]:
+    """The ``tlcore.transfer`` modules a file imports anywhere, TYPE_CHECKING blocks included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "tlcore.transfer":
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PREFIX):
+            found.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[2] for a in node.names if a.name.startswith(PREFIX)}
+    return found
+
+
+def test_advisor_modules_import_only_downward():
+    root = Path(tlcore.transfer.__file__).parent
+    for i, name in enumerate(LAYERS):
+        above = _transfer_imports(root / f"{name}.py") & set(LAYERS[i:])
+        assert not above, f"tlcore/transfer/{name}.py imports {sorted(above)}, at or above it"
+
 
 # -- the grid ------------------------------------------------------------------------------
 
@@ -246,16 +269,38 @@ def test_score_backbones_reads_its_features_from_the_cache(tmp_path, monkeypatch
     assert len(list((tmp_path / "cache" / "features").glob("*.pt"))) == 1
 
 
-def test_score_backbones_reports_a_backbone_it_cannot_build():
-    missing = [s.name for s in BACKBONES if not s.weights[s.default_weights].check().available]
-    if not missing:
-        pytest.skip("every backbone's weights are on this machine")
+def _weights_missing(monkeypatch, name: str) -> None:
+    """Make ``name``'s default weights unavailable the way a machine without the file sees
+    them: their cheap ``check()`` says no, so ``build_backbone`` raises WeightsUnavailable."""
+    spec = BACKBONES.get(name)
+    gone = dataclasses.replace(spec.weights[spec.default_weights],
+                               check=lambda: Availability(False, "test: weights file removed"))
+    monkeypatch.setitem(spec.weights, spec.default_weights, gone)
+
+
+def test_score_backbones_reports_a_backbone_it_cannot_build(monkeypatch):
+    # Not a skip when every weights file is installed: one backbone's weights are made
+    # missing, so the failure path (rank None, every score None, the reason) always runs.
+    _weights_missing(monkeypatch, "lab_fashion")
+    assert "lab_fashion" not in available_backbones() and "lab_mnist" in available_backbones()
     cfg = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=10)
-    ranked = score_backbones(cfg, [missing[0], "lab_mnist"], scores=("logme", "leep"))
-    assert [b.backbone for b in ranked] == ["lab_mnist", missing[0]]
-    bad = ranked[1]
+    ranked = score_backbones(cfg, ["lab_fashion", "lab_mnist"], scores=("logme", "leep"))
+    assert [b.backbone for b in ranked] == ["lab_mnist", "lab_fashion"]  # the unbuildable one last
+    good, bad = ranked
+    assert good.rank == 1 and good.error is None and good.value is not None
     assert bad.rank is None and bad.error and set(bad.scores.values()) == {None}
-    assert "cannot be built" in bad.reasons["logme"]
+    assert "cannot be built" in bad.reasons["logme"] and "weights file removed" in bad.error
+
+
+def test_advise_passes_over_a_backbone_it_cannot_build(monkeypatch):
+    # A candidate whose weights are missing is reported, not advised on and not checked.
+    _weights_missing(monkeypatch, "lab_fashion")
+    cfg = RunConfig(backbone="lab_fashion", dataset="digits", labels_per_class=10)
+    a = advise(cfg, ["lab_fashion", "lab_mnist"])
+    assert a.backbone == "lab_mnist" and a.similarity.backbone == "lab_mnist"
+    assert a.predicted_backbones == ("lab_mnist",)
+    assert [b.backbone for b in a.backbone_scores] == ["lab_mnist", "lab_fashion"]
+    assert {c.backbone for c in candidate_configs(cfg, a)} == {"lab_mnist"}
 
 
 def test_score_backbones_refuses_an_unknown_score():

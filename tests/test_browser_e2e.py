@@ -119,7 +119,7 @@ def test_domain_adaptation_page_runs_a_study_and_draws_it(tmp_path):
     methods, then the summary, the curves and the embeddings over epochs appear."""
     from urllib.parse import urlencode
 
-    from tests.test_page_adapt import PAIR
+    from tests.page_helpers import PAIR
     from tlcore.urlstate import config_to_params
 
     with streamlit_server(tmp_path / "data") as url, browser_page() as page:
@@ -151,7 +151,7 @@ def test_experiments_page_runs_both_grids_with_small_budgets(tmp_path):
     budget: each fills its chart from the stored runs and says what it found."""
     from urllib.parse import urlencode
 
-    from tests.test_page_experiments import SETUP
+    from tests.page_helpers import SETUP
     from tlcore.urlstate import config_to_params
 
     with streamlit_server(tmp_path / "data") as url, browser_page() as page:
@@ -181,7 +181,7 @@ def test_advisor_scores_advises_and_checks(tmp_path):
     predicted vs actual rankings and where the prediction was wrong (if it was)."""
     from urllib.parse import urlencode
 
-    from tests.test_page_advisor import TASK
+    from tests.page_helpers import TASK
     from tlcore.urlstate import config_to_params
 
     with streamlit_server(tmp_path / "data") as url, browser_page() as page:

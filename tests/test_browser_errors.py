@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.browser import SHOTS, browser_page, shot, streamlit_server, wait_idle
-from tests.test_page_errors import make_old
+from tests.page_helpers import make_old
 from tlcore.config import RunConfig
 
 pytestmark = pytest.mark.slow

@@ -7,6 +7,7 @@ count or provenance; the oracle tests pin numbers that only the genuine files pr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 from tlcore.data import DATASETS, list_datasets, load_dataset
+from tlcore.data.base import Provenance
 from tlcore.data.photos import Photo, load_photos
 from tlcore.data.sources import mnist_m
 from tlcore.paths import sha256_file
@@ -49,14 +51,20 @@ def test_dataset_contract(name):
     assert p.files, "every source reads at least one file"
     for path, sha in p.files:
         assert SHA.match(sha), (path, sha)
-    ds.provenance.to_dict()  # JSON-able shape
+    # the disk cache stores provenance as JSON (Provenance.from_dict reads it back)
+    d = ds.provenance.to_dict()
+    assert json.loads(json.dumps(d)) == d and Provenance.from_dict(d) == ds.provenance
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if DATASETS.get(n).sources is not None])
 def test_recorded_sha256_matches_file(name):
-    for path, sha in load_dataset(name).provenance.files:
-        if os.path.isfile(path):
-            assert sha256_file(path) == sha, path
+    """Each recorded file is on disk and hashes to its recorded sha256 (a stale disk cache
+    or a swapped file shows here). Derived datasets (no ``sources``) read their parent's files."""
+    files = load_dataset(name).provenance.files
+    assert files
+    for path, sha in files:
+        assert os.path.isfile(path), f"{name} records {path}, which is not a file"
+        assert sha256_file(path) == sha, path
 
 
 def test_mnist_oracle():

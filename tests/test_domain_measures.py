@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tlcore.strategies.adaptation import coral
+from tlcore.strategies.coral import coral
 from tlcore.transfer.domain import mmd2, proxy_a_distance
 
 

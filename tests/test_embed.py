@@ -11,6 +11,7 @@ for the same images.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -141,9 +142,8 @@ def test_umap_kernels_are_read_from_disk_cache_by_a_new_process():
         kernel = getattr(sys.modules[module], name)
         assert Path(kernel.stats.cache_path).is_relative_to(numba_cache_dir())
         assert list(Path(kernel.stats.cache_path).glob(f"*.{kernel.py_func.__name__}-*.nbi")), name
-    child = (
-        "import json, sys\n"
-        "from tests.test_embed import blobs\n"
+    child = (  # the child builds its data with this module's own blobs (a test module is not imported)
+        "import json, sys\nimport numpy as np\n" + inspect.getsource(blobs) +
         "from tlcore.embed import UMAP_KERNELS, Projector\n"
         "Projector('umap').fit(blobs(200)[0])\n"
         "print(json.dumps({n: [sum(getattr(sys.modules[m], n).stats.cache_hits.values()),\n"

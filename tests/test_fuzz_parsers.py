@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import re
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,17 +62,45 @@ def _zip_bytes(members) -> bytes:
     return buf.getvalue()
 
 
-def _load(data: bytes) -> ImageDataset | None:
-    """load_image_folder on ``data`` saved as a .zip: a dataset or a ValueError, nothing else."""
+def _files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+
+
+# Where a hostile member would land if anything wrote it to disk: the parser runs five
+# folders deep with that folder as its working directory, so a name with up to four ".."
+# parts (NAME's most) still lands inside the temporary tree the tests list afterwards.
+BOX = Path("1/2/3/4/5")
+
+
+@contextmanager
+def _sealed(monkeypatch=None):
+    """A fresh temporary tree; yields (root, ROOT/BOX) with BOX as the working directory
+    (and, given ``monkeypatch``, ``ROOT/BOX/data`` as the data folder)."""
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "up.zip"
-        path.write_bytes(data)
+        root = Path(d)
+        (root / BOX / "data").mkdir(parents=True)
+        if monkeypatch is not None:
+            monkeypatch.setenv("TLAB_DATA_DIR", str(root / BOX / "data"))
+        cwd = os.getcwd()
+        os.chdir(root / BOX)
         try:
-            ds = load_image_folder(path, size=4)
+            yield root, root / BOX
+        finally:
+            os.chdir(cwd)
+
+
+def _load(data: bytes) -> ImageDataset | None:
+    """load_image_folder on ``data`` saved as a .zip: a dataset or a ValueError, nothing else;
+    accepted or rejected, nothing is written next to it, below it or above it."""
+    with _sealed() as (root, box):
+        (box / "up.zip").write_bytes(data)
+        try:
+            ds = load_image_folder(box / "up.zip", size=4)
         except ValueError:
-            return None
-        assert sorted(p.name for p in Path(d).iterdir()) == ["up.zip"]  # nothing extracted
-    assert len(ds) == len(ds.labels) == len(ds.meta["files"]) and ds.images.shape[1:] == (3, 4, 4)
+            ds = None  # a rejection (the path a zip slip takes) must leave nothing behind too
+        assert _files_under(root) == [str(BOX / "up.zip")]  # nothing extracted
+    if ds is not None:
+        assert len(ds) == len(ds.labels) == len(ds.meta["files"]) and ds.images.shape[1:] == (3, 4, 4)
     return ds
 
 
@@ -88,25 +119,36 @@ def test_damaged_zips(members, flips):
     _load(bytes(data))
 
 
+STORED = re.compile(rf"^{BOX}/data/uploads/[0-9a-f]{{64}}\.(zip|json)$")
+
+
+def _upload(data: bytes, monkeypatch) -> dict | None:
+    """ingest_upload in a sealed tree: accepted, it adds exactly ``<sha256>.zip`` and its
+    ``.json`` sidecar (no ``.part`` leftover, no extracted member); rejected, nothing."""
+    with _sealed(monkeypatch) as (root, _):
+        try:
+            path, info = ingest_upload(data, "fuzz.zip")
+        except UploadRejected:
+            assert _files_under(root) == []  # a rejection leaves the tree as it was
+            return None
+        stored = str(Path(path).relative_to(root))
+        assert STORED.match(stored), stored
+        assert _files_under(root) == sorted([stored, stored[:-4] + ".json"])
+        return info
+
+
 @FUZZ
 @given(st.binary(max_size=400))
-def test_random_bytes_as_upload(tmp_data_dir, data):
-    try:
-        path, info = ingest_upload(data, "fuzz.zip")
-    except UploadRejected:
-        return
-    assert info["images"] >= 2  # (random bytes never get here; the assertion documents the contract)
+def test_random_bytes_as_upload(monkeypatch, data):
+    info = _upload(data, monkeypatch)
+    if info is not None:  # (random bytes never get here; the assertion documents the contract)
+        assert info["images"] >= 2
 
 
 @FUZZ
 @given(MEMBERS)
-def test_random_zips_as_upload(tmp_data_dir, members):
-    try:
-        ingest_upload(_zip_bytes(members), "fuzz.zip")
-    except UploadRejected:
-        pass
-    uploads = tmp_data_dir / "uploads"
-    assert not [p for p in uploads.iterdir() if p.name.endswith(".part")]  # no leftovers
+def test_random_zips_as_upload(monkeypatch, members):
+    _upload(_zip_bytes(members), monkeypatch)
 
 
 # -- URL parameters ----------------------------------------------------------------------

@@ -13,13 +13,9 @@ import json
 
 import pytest
 
-from tests.test_page_compare import open_page
+from tests.page_helpers import PAIR, open_page
 from tlcore.config import RunConfig
 from tlcore.transfer import adapt_study as da
-
-PAIR = RunConfig(backbone="lab_mnist", dataset="digits", target="digits:colour=5,invert=5", labels_per_class=5,
-                 val_per_class=5, test_per_class=20, epochs=3, batch_size=32, lr=3e-3, strategy="dann",
-                 extra=(("target_pool_max", 400.0),))
 
 
 @pytest.fixture(scope="module")

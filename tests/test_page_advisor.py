@@ -9,13 +9,9 @@ import json
 
 import pytest
 
-from tests.test_page_compare import open_page
-from tests.test_page_experiments import wait_done
-from tlcore.config import RunConfig
-from tlcore.transfer import advisor as adv
-
-TASK = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=10, val_per_class=5,
-                 test_per_class=20, epochs=2, batch_size=16)
+from tests.page_helpers import TASK, open_page, wait_done
+from tlcore.transfer.advisor import advise
+from tlcore.transfer.check import candidate_configs, check
 
 
 def charts(at) -> list[dict]:
@@ -31,7 +27,7 @@ def test_advice_then_check(tmp_path, monkeypatch):
     at.button(key="adv_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
 
-    advice = adv.advise(TASK, backbones)
+    advice = advise(TASK, backbones)
     assert at.success[0].value == advice.reason
     table = at.dataframe[0].value
     assert list(table["backbone"]) == [b.backbone for b in advice.backbone_scores]
@@ -48,11 +44,11 @@ def test_advice_then_check(tmp_path, monkeypatch):
 
     at.button(key="adv_check").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    n = len(adv.candidate_configs(TASK, advice, [0]))
+    n = len(candidate_configs(TASK, advice, [0]))
     recs = wait_done(tmp_path, n)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    result = adv.check(advice, recs)
+    result = check(advice, recs)
     titles = [f["layout"]["title"]["text"] for f in charts(at) if f["layout"].get("title")]
     for rc in (result.strategies, result.backbones):
         assert any(t.startswith(f"{rc.axis}: predicted vs actual rank (Kendall's tau {rc.tau:+.2f})") for t in titles)

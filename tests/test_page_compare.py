@@ -8,56 +8,10 @@ ids from a link with a notice.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tlcore.config import RunConfig
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-BASE = RunConfig(backbone="lab_mnist", dataset="digits", target="digits:rotate=3", labels_per_class=5,
-                 val_per_class=5, test_per_class=20, epochs=2, batch_size=16)
-STRATEGIES = ("feature_extraction", "finetune_all")
-_BUILT: dict[str, Path] = {}
-
-
-def runs_store(tmp_path_factory) -> Path:
-    """A store with BASE x STRATEGIES x seeds 0, 1, built once per test session (the
-    Embeddings page tests use it too)."""
-    if "root" not in _BUILT:
-        from tlcore.jobs import execute
-        from tlcore.runs import Store
-
-        root = tmp_path_factory.mktemp("page_runs")
-        store = Store(root)
-        for s in STRATEGIES:
-            for seed in (0, 1):
-                rid, _ = store.submit(BASE.replace(strategy=s, seed=seed))
-                execute(store, rid)
-                assert store.get(rid).status == "done", store.get(rid).message
-        _BUILT["root"] = root
-    return _BUILT["root"]
-
-
-def app_for(root: Path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("TLAB_DATA_DIR", str(root))  # ui.store keys its store by this dir
-    return AppTest.from_file(APP, default_timeout=120)
-
-
-def open_page(root: Path, monkeypatch, page: str, setup: RunConfig | None = None):
-    """The app on ``root``'s store, opened on ``page`` (``app_pages/NAME.py``) with
-    ``setup`` in the link, as a shared link would; fails on any exception."""
-    from tlcore.urlstate import config_to_params
-
-    at = app_for(root, monkeypatch)
-    for k, v in (config_to_params(setup) if setup is not None else {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+from tests.page_helpers import BASE, STRATEGIES, app_for, open_page, runs_store
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.page_helpers import APP
 from tlcore.preview import (
     UploadRejected,
     ingest_upload,
@@ -20,8 +21,6 @@ from tlcore.preview import (
     preview_domain,
     tile,
 )
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def _png(colour) -> bytes:

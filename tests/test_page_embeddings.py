@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.test_page_compare import BASE, app_for, runs_store
+from tests.page_helpers import BASE, app_for, runs_store
 
 
 @pytest.fixture(scope="module")

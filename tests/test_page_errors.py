@@ -13,27 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_page_compare import BASE, app_for
+from tests.page_helpers import BASE, app_for, make_old
 from tlcore.errors import human_bytes
 from tlcore.jobs import execute
 from tlcore.runs import Store
 
 pytestmark = pytest.mark.slow  # real (tiny) training for the store
-NEW_KEYS = ("probs_test", "pred_test", "index_test", "probs_target", "pred_target", "index_target")
 FINE = BASE.replace(strategy="finetune_all", seed=0)  # with a target domain (digits:rotate=3)
 OLD = BASE.replace(strategy="feature_extraction", seed=0, target=None)
-
-
-def make_old(store: Store, rid: str) -> None:
-    """Make ``rid`` look like a run stored before this change: no model file, no answers,
-    no model in its provenance."""
-    (store.artifact_dir(rid) / "model.pt").unlink()
-    arts = {k: v for k, v in store.load_artifacts(rid).items() if k not in NEW_KEYS}
-    store.save_artifacts(rid, arts)
-    rec = store.get(rid, history=False)
-    prov = {k: v for k, v in rec.provenance.items() if k != "model"}
-    store.finish(rid, "done", metrics=rec.metrics, message=rec.message, seconds=rec.seconds,
-                 provenance=prov)
 
 
 @pytest.fixture(scope="module")

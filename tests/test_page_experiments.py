@@ -6,28 +6,13 @@ points, with the verdict), all read back from the stored runs."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.test_page_compare import open_page
+from tests.page_helpers import SETUP, open_page, wait_done
 from tlcore import experiments as ex
-from tlcore.config import RunConfig
-from tlcore.runs import FINAL, Store
 
-SETUP = RunConfig(backbone="lab_mnist", dataset="digits", labels_per_class=5, val_per_class=5,
-                  test_per_class=10, epochs=2, batch_size=16)
 YOS = ex.YOSINSKI_BASE.replace(labels_per_class=20, val_per_class=5, test_per_class=10, epochs=1)
-
-
-def wait_done(root, n: int, timeout: float = 600) -> list:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        recs = Store(root).list()
-        if len(recs) >= n and all(r.status in FINAL for r in recs):
-            return recs
-        time.sleep(1)
-    raise AssertionError(f"runs not finished: {[(r.config.strategy, r.status) for r in Store(root).list()]}")
 
 
 def charts(at) -> list[dict]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.page_helpers import APP, open_page
 from tlcore.compare import classic_comparison
 from tlcore.config import RunConfig
 from tlcore.jobs import execute
 from tlcore.runs import Store
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
@@ -88,7 +85,6 @@ def test_train_page_shows_interrupted_runs_and_offers_a_rerun(tmp_data_dir):
 def test_queue_is_disabled_with_the_reason_when_the_budget_cannot_fit(tmp_path, monkeypatch):
     """digits' smallest class has 174 images: 200 labels per class cannot fit after 10
     validation + 50 test images, so Queue is off and the page says the largest that fits."""
-    from tests.test_page_compare import open_page
     from tlcore.config import RunConfig
 
     at = open_page(tmp_path, monkeypatch, "app_pages/train.py", RunConfig(dataset="digits", labels_per_class=200))
@@ -99,7 +95,6 @@ def test_queue_is_disabled_with_the_reason_when_the_budget_cannot_fit(tmp_path, 
 
 
 def test_a_target_strategy_without_a_target_falls_back_to_feature_extraction(tmp_path, monkeypatch):
-    from tests.test_page_compare import open_page
     from tlcore.config import RunConfig
 
     at = open_page(tmp_path, monkeypatch, "app_pages/train.py", RunConfig(dataset="digits", strategy="dann"))

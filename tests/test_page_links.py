@@ -3,7 +3,7 @@ change is written back (AppTest reads ``query_params`` as the browser's address 
 
 from __future__ import annotations
 
-from tests.test_page_compare import app_for
+from tests.page_helpers import app_for
 from tlcore.lessons import load_all
 
 

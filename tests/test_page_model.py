@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+from tests.page_helpers import APP
+
 HEAD = 128 * 10 + 10  # the lab ResNet's new head for 10 classes
 
 
@@ -53,7 +52,7 @@ def test_presets_set_strategy_and_trainable_count(tmp_data_dir):
     assert metric(at, "Groups computed once") == "0 of 4"
 
     at.radio(key="model_preset").set_value("finetune_top").run()
-    at.number_input(key="model_topk").set_value(2).run()
+    at.number_input(key="model_knob_top_k").set_value(2).run()
     assert (setup(at).strategy, setup(at).top_k) == ("finetune_top", 2)
     assert list(at.data_editor[0].value["trains"]) == [False, False, True, True, True]
     assert metric(at, "Groups computed once") == "2 of 4"
@@ -117,7 +116,7 @@ def test_input_size_for_torchvision_models_only(tmp_data_dir):
 
 
 def test_batchnorm_policy_is_offered_only_where_a_group_is_frozen(tmp_path, monkeypatch):
-    from tests.test_page_compare import open_page
+    from tests.page_helpers import open_page
     from tlcore.config import RunConfig
 
     at = open_page(tmp_path, monkeypatch, "app_pages/model.py", RunConfig(strategy="finetune_all"))

@@ -13,12 +13,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.page_helpers import APP
 from tlcore.config import RunConfig
 from tlcore.lessons import load_all, setup_params
 from tlcore.transfer import adapt_study as da
 from tlcore.urlstate import config_from_params, config_to_params
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def nine_class_zip() -> bytes:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_page_compare import open_page
+from tests.page_helpers import open_page
 from tlcore.compare import classic_comparison
 from tlcore.config import RunConfig
 from tlcore.runs import Store

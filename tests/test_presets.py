@@ -119,6 +119,6 @@ def test_values_read_as_words():
     assert d("weights", "none") == "random (no pretraining)"
     assert d("augment", True) == "on" and d("target", None) == "none"
     assert d("dataset", "mnist:rotate=3,noise=1") == "MNIST, rotate 3, noise 1"
-    assert d("extra", (("dann_weight", 3.0),)) == "dann_weight 3" and d("lr_mults", ()) == "none"
+    assert d("extra", (("dann_weight", 3.0),)) == "DANN strength (λ scale) 3" and d("lr_mults", ()) == "none"
     assert d("strategy", "no_such_strategy") == "no_such_strategy"  # an old store's name as it is
     assert str(presets.Change("epochs", "15", "8", "epochs")) == "epochs: 15 → 8"

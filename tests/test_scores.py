@@ -300,6 +300,14 @@ def test_every_score_refuses_bad_input_with_a_clear_message(name):
     assert info.description and info.needs in ("features", "source_probs")
 
 
+def test_score_titles_are_distinct_names_for_tables():
+    # The advisor page names its table columns and picker options by these titles: an
+    # empty or repeated title would hide a score or merge two columns.
+    titles = [s.title for s in SCORES]
+    assert all(titles) and len(set(titles)) == len(titles) == len(SCORES)
+    assert SCORES.get("logme").title == "LogME"
+
+
 def test_nce_refuses_mismatched_label_arrays():
     with pytest.raises(ValueError, match="shape"):
         nce(np.array([0, 1, 1]), np.array([0, 1]))

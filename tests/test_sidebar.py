@@ -4,7 +4,7 @@ open), so runs queued by the page below it or by another session are counted."""
 from __future__ import annotations
 
 from tests.engine_helpers import TINY
-from tests.test_page_compare import app_for
+from tests.page_helpers import app_for
 from tlcore.runs import Store
 
 

@@ -19,30 +19,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.upload_helpers import GOOD
+from tests.upload_helpers import image_bytes as _img
+from tests.upload_helpers import write_zip as _zip
 from tlcore.data import folder as F
 from tlcore.data import load_image_folder
 from tlcore.data.folder import UploadError
 from tlcore.preview import UploadRejected, ingest_upload, uploads_dir
-
-
-def _img(colour=(200, 30, 30), size=(8, 8), mode="RGB", fmt="PNG") -> bytes:
-    buf = io.BytesIO()
-    Image.new(mode, size, colour).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-GOOD = {"cat/1.png": _img((255, 0, 0)), "cat/2.png": _img((250, 0, 0)),
-        "dog/1.png": _img((0, 0, 255)), "dog/2.png": _img((0, 0, 250))}
-
-
-def _zip(path, files: dict, compression=zipfile.ZIP_DEFLATED):
-    with zipfile.ZipFile(path, "w", compression) as zf:
-        for name, data in files.items():
-            if isinstance(data, zipfile.ZipInfo):
-                zf.writestr(data, data.comment)
-                continue
-            zf.writestr(name, data)
-    return path
 
 
 def _raw_member(name: str, data: bytes, attr: int = 0) -> zipfile.ZipInfo:

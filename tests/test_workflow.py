@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.page_helpers import APP
 from tlcore.config import RunConfig
 from tlcore.estimate import plan
 from tlcore.freeze import apply_phase
@@ -29,7 +30,6 @@ from tlcore.workflow import domain_label, group_states, workflow
 from ui.workflow import PAGES, compact, link_params, workflow_svg, wrap
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 LAB = "lab_synth_digits"  # groups stem, block1, block2, block3, head
 
 

@@ -15,7 +15,8 @@ import sqlite3
 import pytest
 
 from tests.engine_helpers import TINY
-from tests.test_upload_hostile import GOOD, _zip
+from tests.upload_helpers import GOOD
+from tests.upload_helpers import write_zip as _zip
 from tlcore import jobs, preview
 from tlcore import runs as runs_mod
 from tlcore.preview import UploadRejected, ingest_upload

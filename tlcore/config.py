@@ -12,6 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from tlcore.optim import OPTIMIZERS, SCHEDULES
+
 BN_POLICIES = {
     "frozen": "BatchNorm in frozen groups keeps its ImageNet/source statistics and affine "
               "parameters (timm's choice). Frozen layers are then a fixed function, so their "
@@ -54,13 +56,15 @@ class RunConfig:
     optimizer: str = "adam"
     schedule: str = "cosine"  # cosine decay to 0 over the run, or "constant"
     bn_policy: str = "frozen"
+    # Strategy settings (tlcore.strategies.knobs): two have fields of their own, from before
+    # knobs existed, so their run ids stay; every other one lives in ``extra``.
     top_k: int = 1  # finetune_top: how many groups below the head train
     trainable_groups: tuple[str, ...] | None = None  # custom freeze plan (strategy "custom")
     probe_epochs: int = 3  # lp_ft: linear-probe epochs before fine-tuning
     augment: bool = False
     seed: int = 0
     device: str = "cpu"
-    extra: tuple[tuple[str, float], ...] = field(default=())  # strategy-specific knobs
+    extra: tuple[tuple[str, float], ...] = field(default=())  # (knob, value), sorted, defaults left out
 
     def __post_init__(self) -> None:
         if self.bn_policy not in BN_POLICIES:
@@ -71,10 +75,10 @@ class RunConfig:
             raise ValueError("lr must be positive")
         if self.labels_per_class is not None and self.labels_per_class < 1:
             raise ValueError("labels_per_class must be at least 1 (or None for all)")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError("schedule must be 'cosine' or 'constant'")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError("optimizer must be 'adam' or 'sgd'")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -106,5 +110,3 @@ class RunConfig:
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
-    def extra_value(self, key: str, default: float) -> float:
-        return dict(self.extra).get(key, default)

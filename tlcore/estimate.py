@@ -40,7 +40,6 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from tlcore.config import RunConfig
 from tlcore.data import DATASETS, DomainSpec, load_domain, parse_domain
@@ -54,8 +53,10 @@ from tlcore.freeze import (
     trainable_count,
 )
 from tlcore.models import BACKBONES, GroupedNet, GroupInfo, build_backbone
+from tlcore.optim import build_optimizer
 from tlcore.rundata import RunData, prepare
-from tlcore.strategies import STRATEGIES
+from tlcore.strategies import STRATEGIES, StepContext
+from tlcore.strategies.adaptation import AdaptationStrategy
 
 
 @dataclass(frozen=True)
@@ -281,29 +282,23 @@ class _Probe:
         return {"cut": k, "prefix": prefix, "eval": eval_img, "step": _timed(step, repeats)}
 
     def _step(self, phase: Phase, strategy, xk: torch.Tensor, k: int):
-        """One optimizer step as ``train.run`` takes it (fused Adam; for adaptation strategies
-        the target batch preprocessed, through the frozen prefix, and the adaptation loss)."""
+        """One optimizer step as ``train.run`` takes it: the strategy's own ``loss`` (for
+        adaptation strategies a target batch drawn, preprocessed and passed through the frozen
+        prefix) and the config's optimizer."""
         cfg, net, bs = self.cfg, self.bb.net, self.cfg.batch_size
+        ctx = StepContext(net, cfg, torch.device("cpu"), torch.Generator().manual_seed(0), self.bb.preprocess,
+                          k=k, progress=0.5)
+        if isinstance(strategy, AdaptationStrategy):
+            strategy.start(ctx, self.raw)
         pg = param_groups(net, phase, cfg)
-        aux = strategy.build_aux(net.feature_dim, cfg) if strategy.uses_unlabelled_target else None
-        if aux is not None:
-            pg.append({"params": list(aux.parameters()), "lr": cfg.lr})
-        opt = (torch.optim.Adam(pg, weight_decay=cfg.weight_decay, fused=True) if cfg.optimizer == "adam"
-               else torch.optim.SGD(pg, momentum=0.9, weight_decay=cfg.weight_decay))
+        if ctx.aux is not None:
+            pg.append({"params": list(ctx.aux.parameters()), "lr": cfg.lr})
+        opt = build_optimizer(cfg.optimizer, pg, cfg.weight_decay, torch.device("cpu"))
         xb = xk.repeat(-(-bs // len(xk)), *[1] * (xk.ndim - 1))[:bs]
-        raw = self.raw.repeat(-(-bs // len(self.raw)), *[1] * (self.raw.ndim - 1))[:bs]
         y = torch.randint(0, self.num_classes, (bs,))
 
         def step() -> None:
-            if aux is None:
-                loss = F.cross_entropy(net.head(net.forward_features(xb, k)), y)
-            else:
-                xt = self.bb.preprocess(raw)
-                with torch.no_grad():
-                    xt = net.forward_features(xt, 0, k) if k else xt
-                feats = net.forward_features(torch.cat([xb, xt]), k)
-                extra, _ = strategy.adapt_loss(aux, feats[:bs], feats[bs:], 0.5, cfg)
-                loss = F.cross_entropy(net.head(feats[:bs]), y) + extra
+            loss, _, _ = strategy.loss(ctx, xb, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -320,7 +315,7 @@ class _Probe:
 
 def _domain_costs(dim: int, n_snap: int, n_test: int, n_target: int) -> tuple[float, float]:
     """Seconds of one proxy A-distance on the per-epoch snapshot sample and of one full
-    ``train._domain_measures`` (A-distance and MMD on every test image), on random
+    ``evaluation.domain_measures`` (A-distance and MMD on every test image), on random
     features of the network's width whose domains differ by a shift, like real ones."""
     from tlcore.transfer.domain import mmd2, proxy_a_distance
 
@@ -399,7 +394,7 @@ def _target_extras(cfg: RunConfig, probe: _Probe, net_key: tuple, sizes: dict[st
     over test + target before training, features of a fixed sample after every epoch, a
     proxy A-distance on that sample before and after every epoch, and A-distance + MMD on
     all test images before and after."""
-    from tlcore.train import SNAPSHOT_PER_CLASS
+    from tlcore.evaluation import SNAPSHOT_PER_CLASS
 
     n_cls = net_key[2]
     n_snap = min(sizes["test"], SNAPSHOT_PER_CLASS * n_cls)

@@ -3,7 +3,9 @@
 **Label budget.** How many labels per class does a strategy need? ``budget_configs``
 sweeps the budget k for scratch, feature extraction and full fine-tuning over seeds;
 ``budget_summary`` gives each strategy's test accuracy against k (mean and min/max over
-seeds) and ``crossover`` says from which k one strategy stays ahead of another.
+seeds), ``crossover`` says from which k one strategy stays ahead of another and
+``budget_verdict`` says it in words (with the chart's marker) for fine-tuning vs frozen
+features, as ``yosinski_verdict`` does for the Yosinski grid.
 
 **Yosinski et al. 2014.** "How transferable are features in deep neural networks?"
 (NeurIPS 2014): copy the first n layers of a network trained on task A (or on B itself),
@@ -29,10 +31,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from tlcore.compare import CLASSIC, group_by_seed
 from tlcore.config import RunConfig
 from tlcore.runs import RunRecord
+from tlcore.strategies import STRATEGIES
 
 METRIC = "test_accuracy"
 
@@ -146,6 +150,37 @@ def crossover(summary: dict[str, dict], a: str, b: str) -> int | None:
     return found
 
 
+@dataclass(frozen=True)
+class BudgetVerdict:
+    """What a finished label-budget sweep says about frozen features vs fine-tuning:
+    ``headline`` ("Crossover" or "No crossover here") and ``text`` (the sentence after it),
+    and ``marker``, the chart's ``(k, label)`` line at the crossover (None: nothing to mark)."""
+
+    headline: str
+    text: str
+    marker: tuple[int, str] | None = None
+
+
+def budget_verdict(summary: dict[str, dict]) -> BudgetVerdict | None:
+    """Where fine-tuning all layers overtakes feature extraction in a ``budget_summary``:
+    from some k on (a crossover, marked on the chart), never (not ahead at the largest
+    budget run), or at every budget (nothing to mark). None when either is missing."""
+    frozen, tuned = "feature_extraction", "finetune_all"
+    if not {frozen, tuned} <= set(summary):
+        return None
+    k = crossover(summary, frozen, tuned)
+    if k is None:
+        return BudgetVerdict("No crossover here", "fine-tuning is not ahead of feature extraction at the "
+                             "largest budget run. Try larger k, or a backbone pretrained on a less similar task.")
+    if k == min(summary[tuned]["k"]):
+        return BudgetVerdict("No crossover here", "fine-tuning all layers beats feature extraction at every "
+                             "budget run (mean over seeds; the bands show min to max). The frozen features do "
+                             "not fit this task well enough to win even with few labels.")
+    return BudgetVerdict("Crossover", f"from k = {k} labelled images per class on, fine-tuning all layers "
+                         "beats feature extraction (mean over seeds; the bands show min to max).",
+                         marker=(k, f"fine-tuning ahead from k={k}"))
+
+
 # -- Yosinski et al. 2014 -----------------------------------------------------------------
 YOSINSKI_TARGET = "fashion_mnist_b"
 # arm -> (backbone the groups are copied from, frozen_copy)
@@ -233,6 +268,7 @@ def yosinski_configs(cuts: Sequence[int] | None = None, seeds: Sequence[int] = (
         if 0 in cuts:
             out.append(base.replace(strategy="scratch", backbone=ARMS["BnB"][0], extra=(), seed=seed))
         for backbone, frozen in ARMS.values():
+            # both knobs spelled out, even at their defaults: the recorded runs keep their ids
             out += [base.replace(backbone=backbone, seed=seed,
                                  extra=(("cut", float(n)), ("frozen_copy", float(frozen))))
                     for n in cuts if n > 0]
@@ -247,10 +283,11 @@ def arm_of(cfg: RunConfig) -> tuple[str, int] | None:
         return "base", 0
     if cfg.strategy != "transplant":
         return None
-    frozen = int(cfg.extra_value("frozen_copy", 1))
+    transplant = STRATEGIES.get("transplant")  # its knobs, with their declared defaults
+    frozen = int(transplant.knob("frozen_copy").raw(cfg))
     for arm, (backbone, f) in ARMS.items():
         if backbone == cfg.backbone and f == frozen:
-            return arm, int(cfg.extra_value("cut", 2))
+            return arm, int(transplant.knob("cut").raw(cfg))
     return None
 
 

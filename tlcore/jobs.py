@@ -27,19 +27,10 @@ PROGRESS_EVERY_S = 0.5  # a running run's progress row is written at most this o
 CANCEL_EVERY_S, CANCEL_EVERY_CALLS = 0.25, 16  # its cancel flag is read this often
 
 
-def execute(store: Store, rid: str, *, fast_path: bool = True,
-            on_progress: Callable[[float, str], None] | None = None,
-            record_estimate: bool = False) -> RunResult | None:
-    """Run stored run ``rid`` here (it must already be marked running or queued).
-
-    A queued run is claimed atomically first; if another process claimed it in the
-    meantime this returns None and leaves the run to it.
-    """
-    rec = store.get(rid, history=False)
-    if rec is None:
-        raise KeyError(f"no run {rid}")
-    if rec.status == "queued" and not store.claim(rid):
-        return None
+def _callbacks(store: Store, rid: str, on_progress: Callable[[float, str], None] | None) -> Callbacks:
+    """The trainer's hooks for run ``rid``: progress and epochs go to the store, and the
+    cancel flag is read from it, both throttled so the store's writes stay a small part
+    of a fast run (``estimate_run`` counts them)."""
     last = {"t": 0.0, "cancel_t": 0.0, "cancel": False, "calls": 0}
 
     def progress(frac: float, msg: str) -> None:
@@ -61,32 +52,64 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
             last["calls"] = 0
         return last["cancel"]
 
-    cb = Callbacks(progress=progress, epoch=lambda r: store.add_epoch(rid, r), cancelled=cancelled)
-    # the background worker (what the app's runs go through) records each run's estimate
-    # beside its time; direct calls (CLI, tests, studies) skip the probe's 0.2-4 s
-    estimate = _estimate(store, rec.config, fast_path) if record_estimate else None
+    return Callbacks(progress=progress, epoch=lambda r: store.add_epoch(rid, r), cancelled=cancelled)
+
+
+def _run_or_fail(store: Store, rid: str, cfg: RunConfig, cb: Callbacks, fast_path: bool
+                 ) -> RunResult | None:
+    """``run``, or None with the run marked failed and the reason stored."""
     try:
-        result = run(rec.config, cb, fast_path=fast_path)
+        return run(cfg, cb, fast_path=fast_path)
     except Exception as e:  # a bad config or missing data: record why, keep the worker alive
         msg = f"{type(e).__name__}: {e}"
         store.finish(rid, "failed", message=msg)
         if not isinstance(e, (ValueError, KeyError, RuntimeError)):
             traceback.print_exc()
         return None
-    if result.artifacts:
-        try:
-            store.save_artifacts(rid, result.artifacts)
-            if result.model_state is not None:
-                payload = model_payload(result.config, result.model_state,
-                                        result.metrics.get("class_names", []),
-                                        [f["sha256"] for f in result.provenance["weights"].get("files", [])])
-                result.provenance["model"] = store.save_model(rid, payload)
-        except OSError as e:  # a full disk or read-only folder: a failed run, not a dead worker
-            store.finish(rid, "failed", metrics=result.metrics, seconds=result.seconds,
-                         provenance=result.provenance,
-                         message=f"trained, but the results could not be written to "
-                                 f"{store.artifact_dir(rid)}: {e.strerror or e} (disk full or read-only?)")
-            return None
+
+
+def _save_outputs(store: Store, rid: str, result: RunResult) -> bool:
+    """Write the run's artifacts and its model (recorded in ``result.provenance["model"]``);
+    False with the run marked failed, metrics kept, when the disk refuses them."""
+    if not result.artifacts:
+        return True
+    try:
+        store.save_artifacts(rid, result.artifacts)
+        if result.model_state is not None:
+            payload = model_payload(result.config, result.model_state,
+                                    result.metrics.get("class_names", []),
+                                    [f["sha256"] for f in result.provenance["weights"].get("files", [])])
+            result.provenance["model"] = store.save_model(rid, payload)
+    except OSError as e:  # a full disk or read-only folder: a failed run, not a dead worker
+        store.finish(rid, "failed", metrics=result.metrics, seconds=result.seconds,
+                     provenance=result.provenance,
+                     message=f"trained, but the results could not be written to "
+                             f"{store.artifact_dir(rid)}: {e.strerror or e} (disk full or read-only?)")
+        return False
+    return True
+
+
+def execute(store: Store, rid: str, *, fast_path: bool = True,
+            on_progress: Callable[[float, str], None] | None = None,
+            record_estimate: bool = False) -> RunResult | None:
+    """Run stored run ``rid`` here (it must already be marked running or queued).
+
+    A queued run is claimed atomically first; if another process claimed it in the
+    meantime this returns None and leaves the run to it. Returns None too when the run
+    failed (its reason is in the store).
+    """
+    rec = store.get(rid, history=False)
+    if rec is None:
+        raise KeyError(f"no run {rid}")
+    if rec.status == "queued" and not store.claim(rid):
+        return None
+    cb = _callbacks(store, rid, on_progress)
+    # the background worker (what the app's runs go through) records each run's estimate
+    # beside its time; direct calls (CLI, tests, studies) skip the probe's 0.2-4 s
+    estimate = _estimate(store, rec.config, fast_path) if record_estimate else None
+    result = _run_or_fail(store, rid, rec.config, cb, fast_path)
+    if result is None or not _save_outputs(store, rid, result):
+        return None
     if estimate is not None and result.status == "done":
         result.metrics["estimated_seconds"] = estimate["seconds"]
         result.provenance["estimate"] = estimate

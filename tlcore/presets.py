@@ -188,7 +188,12 @@ def describe(key: str, value: Any) -> str:
         return "random (no pretraining)"
     if isinstance(value, bool):
         return "on" if value else "off"
-    if key in ("lr_mults", "extra"):
+    if key == "extra":  # each setting by the title its strategy declares
+        from tlcore.strategies import all_knobs
+
+        knobs = all_knobs()
+        return ", ".join(f"{knobs[a].title if a in knobs else a} {b:g}" for a, b in value) or "none"
+    if key == "lr_mults":
         return ", ".join(f"{a} {b:g}" for a, b in value) or "none"
     if key == "trainable_groups":
         return ", ".join(value) or "head only"

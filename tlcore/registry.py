@@ -35,6 +35,11 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def sort(self, key) -> None:
+        """Reorder the entries by ``key(entry)`` (a package that imports its modules
+        alphabetically puts them in their listing order once, after the imports)."""
+        self._entries = dict(sorted(self._entries.items(), key=lambda kv: key(kv[1])))
+
     def remove(self, name: str) -> None:
         """Drop an entry (tests that register a toy entry take it out again)."""
         del self._entries[name]

@@ -1,10 +1,13 @@
 """The trainer: one loop for every strategy, with the frozen-prefix fast path.
 
-``run(cfg)`` goes config -> data -> backbone -> strategy phases -> epochs of train then
-validate -> test metrics, reporting through ``Callbacks`` (per-batch progress, per-epoch
-records, a cancel flag checked every batch). Same config and seed give the same numbers
-on CPU. A non-finite loss ends the run as ``diverged`` with a hint instead of curves of
-garbage.
+``run(cfg)`` reads as its steps (``_Training``): prepare (data, backbone, the strategy's
+network changes and per-run state, readings before training), then per epoch: enter the
+strategy's phase for it (freeze plan, optimizer, fast-path cut), train one epoch, evaluate;
+then finish (test metrics, artifacts, the changed tensors to store). What a batch's loss
+is belongs to the strategy (``Strategy.loss``; the adaptation strategies add their target
+batch there). It reports through ``Callbacks`` (per-batch progress, per-epoch records, a
+cancel flag checked every batch). Same config and seed give the same numbers on CPU. A
+non-finite loss ends the run as ``diverged`` with a hint instead of curves of garbage.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from tlcore.augment import random_shift
 from tlcore.config import RunConfig
 from tlcore.device import resolve_device
+from tlcore.evaluation import SNAPSHOT_PER_CLASS, Snapshots, domain_measures, evaluate, features
+from tlcore.evaluation import confusion as confusion
+from tlcore.evaluation import per_class_accuracy as per_class_accuracy
 from tlcore.features import MAX_CACHE_BYTES, cached_prefix, run_prefix
 from tlcore.freeze import (
     Phase,
@@ -30,11 +35,12 @@ from tlcore.freeze import (
     trainable_count,
 )
 from tlcore.models import Backbone, build_backbone
+from tlcore.optim import build_optimizer
 from tlcore.rundata import SPLIT_RULE, RunData, prepare
-from tlcore.strategies import STRATEGIES
+from tlcore.strategies import STRATEGIES, StepContext
 from tlcore.trained import changed_state, pretrained_state
 
-SNAPSHOT_PER_CLASS = 20  # images per class and domain whose features are kept every epoch
+__all__ = ["SNAPSHOT_PER_CLASS", "Callbacks", "RunResult", "run"]
 
 
 class Cancelled(Exception):
@@ -71,34 +77,6 @@ def lr_factor(cfg: RunConfig, step: int, total: int) -> float:
     if cfg.schedule == "constant":
         return 1.0
     return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
-
-
-EVAL_BATCH = 128  # images per forward pass when scoring (no gradients, so larger than training's)
-
-
-@torch.no_grad()
-def _evaluate(net, x: torch.Tensor, y: torch.Tensor, k: int, device,
-              batch: int = EVAL_BATCH) -> tuple[float, float, torch.Tensor]:
-    """(mean loss, accuracy, class probabilities ``[N, C]``) of groups ``k:`` + head on
-    prefix outputs ``x``; the predictions are ``probs.argmax(1)``."""
-    net.eval()
-    probs, total = [], 0.0
-    for i in range(0, len(x), batch):
-        xb, yb = x[i:i + batch].to(device), y[i:i + batch].to(device)
-        logits = net.head(net.forward_features(xb, k))
-        total += float(F.cross_entropy(logits, yb, reduction="sum"))
-        probs.append(logits.softmax(1).cpu())
-    pr = torch.cat(probs) if probs else torch.empty(0, net.head.out_features)
-    p = pr.argmax(1)
-    return total / max(1, len(y)), float((p == y).float().mean()) if len(y) else float("nan"), pr
-
-
-def confusion(y: torch.Tensor, p: torch.Tensor, n: int) -> torch.Tensor:
-    return torch.bincount(y * n + p, minlength=n * n).reshape(n, n)
-
-
-def per_class_accuracy(cm: torch.Tensor) -> list[float]:
-    return (cm.diag().float() / cm.sum(1).clamp(min=1).float()).tolist()
 
 
 class _Inputs:
@@ -149,212 +127,167 @@ def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool =
         data: RunData | None = None) -> RunResult:
     """Train one run and return its result (never raises for diverged/cancelled runs)."""
     cb = callbacks or Callbacks()
-    t0 = time.perf_counter()
-    strategy = STRATEGIES.get(cfg.strategy)
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    data = data or prepare(cfg)
-    bb = build_backbone(cfg.backbone, weights=strategy.weights(cfg), input_size=cfg.input_size)
-    net = bb.net
-    # the pretrained tensors as loaded: what training left equal to these is not stored again
-    init_state = pretrained_state(net) if bb.weights.pretrained else None
-    net.reset_head(data.num_classes, seed=cfg.seed)
-    strategy.prepare_net(net, cfg)
-    net.to(device)
-    groups = net.group_names
-    result = RunResult(cfg, "running", provenance={"data": data.provenance(), "weights": {
-        "backbone": cfg.backbone, "weights": bb.weights.name, **bb.provenance.to_dict()},
-        "preprocess": bb.preprocess.to_dict(), "device": str(device)})
-    if strategy.requires_target and data.target is None:
-        raise ValueError(f"strategy {cfg.strategy} needs a target domain: set one (e.g. --target mnist_m)")
-    inputs = _Inputs(bb, data, cfg, strategy.train_on_target)
-    adaptive = strategy.uses_unlabelled_target
-    aux = strategy.build_aux(net.feature_dim, cfg) if adaptive else None
-    if aux is not None:
-        aux.to(device)
-    pool = None
-    if adaptive:  # unlabelled target images, kept uint8 and preprocessed per batch
-        cap = int(cfg.extra_value("target_pool_max", 10000))
-        pool = data.target.images[data.target_pool[:cap]]
-    snaps = None
-    if data.target is not None:  # one pass of the pretrained net serves both "before" readings
-        start = _features(net, {s: inputs.raw[s] for s in ("test", "target")}, 0, device)
-        before = _domain_measures(start)
-        snaps = _Snapshots(inputs, data.num_classes)
-        a_distance_start = snaps.record({s: f[idx] for (s, idx), f in zip(snaps.index.items(), start.values(),
-                                                                            strict=True)})
-    key_base = None
-    if bb.weights.pretrained:
-        key_base = {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
-                    "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
-                    "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
-                    "test": cfg.test_per_class, "splits": SPLIT_RULE, "index": data.digest(), "oracle": strategy.train_on_target}
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n_train = len(inputs.y_train)
-    batches = (n_train + cfg.batch_size - 1) // cfg.batch_size
-    total_steps = cfg.epochs * batches
-    phase: Phase | None = None
-    opt = None
-    k = 0
-    step = 0
+    t = _Training(cfg, data, fast_path)
     try:
         for epoch in range(cfg.epochs):
-            new_phase = strategy.phase(groups, cfg, epoch)
-            if new_phase != phase:
-                phase = new_phase
-                apply_phase(net, phase, cfg.bn_policy)
-                if trainable_count(net) == 0:
-                    raise ValueError("this freeze plan leaves nothing to train; unfreeze at least the head")
-                pg = param_groups(net, phase, cfg)
-                if aux is not None:
-                    pg.append({"params": list(aux.parameters()), "lr": cfg.lr, "name": "discriminator"})
-                # fused Adam: one kernel for all tensors instead of a loop (3-6x faster steps on CPU)
-                fused = device.type in ("cpu", "cuda")
-                opt = (torch.optim.Adam(pg, weight_decay=cfg.weight_decay, fused=fused) if cfg.optimizer == "adam"
-                       else torch.optim.SGD(pg, momentum=0.9, weight_decay=cfg.weight_decay))
-                for g in opt.param_groups:
-                    g["base_lr"] = g["lr"]
-                k = frozen_prefix(net, phase, cfg.bn_policy) if fast_path and not cfg.augment else 0
-                if k and not _fits(net, inputs.raw["train"], k):
-                    k = 0
-            x = inputs.at_cut(net, k, device, key_base)
-            set_modes(net, phase, cfg.bn_policy)
-            if aux is not None:
-                aux.train()
-            order = torch.randperm(n_train, generator=gen)
-            loss_sum, correct = 0.0, 0
-            stats_sum: dict[str, float] = {}
-            for b in range(batches):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                xb, yb = x["train"][idx], inputs.y_train[idx]
-                if cfg.augment:
-                    xb = random_shift(xb, gen)
-                xb, yb = xb.to(device), yb.to(device)
-                if adaptive:
-                    xt = bb.preprocess(pool[torch.randint(len(pool), (len(idx),), generator=gen)])
-                    if cfg.augment:
-                        xt = random_shift(xt, gen)
-                    xt = xt.to(device)
-                    if k:
-                        with torch.no_grad():  # the frozen prefix, as the cache computed it
-                            xt = net.forward_features(xt, 0, k)
-                    feats = net.forward_features(torch.cat([xb, xt]), k)
-                    fs, ft = feats[:len(idx)], feats[len(idx):]
-                    logits = net.head(fs)
-                    extra, stats = strategy.adapt_loss(aux, fs, ft, step / total_steps, cfg)
-                    loss = F.cross_entropy(logits, yb) + extra
-                    for key, v in stats.items():
-                        stats_sum[key] = stats_sum.get(key, 0.0) + v
-                else:
-                    logits = net.head(net.forward_features(xb, k))
-                    loss = F.cross_entropy(logits, yb)
-                if not torch.isfinite(loss):
-                    raise Diverged(f"the loss became {loss.item()} in epoch {epoch + 1}, batch {b + 1}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for g in opt.param_groups:
-                    g["lr"] = g["base_lr"] * lr_factor(cfg, step, total_steps)
-                opt.step()
-                loss_sum += loss.item() * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                step += 1
-                if cb.progress:
-                    cb.progress(step / total_steps, f"epoch {epoch + 1}/{cfg.epochs}")
-                if cb.cancelled and cb.cancelled():
-                    raise Cancelled()
-            rec = {"epoch": epoch + 1, "train_loss": loss_sum / n_train, "train_acc": correct / n_train,
-                   "trainable": phase.describe(groups), "trainable_params": trainable_count(net),
-                   "lrs": {g["name"]: g["base_lr"] for g in opt.param_groups}, "fast_path_cut": k,
-                   **{key: v / batches for key, v in stats_sum.items()}}
-            rec["val_loss"], rec["val_acc"], _ = _evaluate(net, x["val"], inputs.y["val"], k, device)
-            if "target" in x:
-                rec["target_loss"], rec["target_acc"], _ = _evaluate(net, x["target"], inputs.y["target"], k, device)
-            if snaps is not None:
-                rec["a_distance"] = snaps.take(net, x, k, device)
-            rec["seconds"] = time.perf_counter() - t0
-            result.history.append(rec)
+            t.enter_phase(epoch)
+            rec = t.train_epoch(epoch, cb)
+            t.evaluate_epoch(rec)
+            t.result.history.append(rec)
             if cb.epoch:
                 cb.epoch(rec)
     except Diverged as e:
-        result.status = "diverged"
-        result.message = (f"{e}. Lower the learning rate (now {cfg.lr:g}) or the backbone LR multiplier "
-                          f"(now {cfg.backbone_lr_mult:g}), or switch to Adam.")
+        t.stop("diverged", f"{e}. Lower the learning rate (now {cfg.lr:g}) or the backbone LR multiplier "
+                           f"(now {cfg.backbone_lr_mult:g}), or switch to Adam.")
     except Cancelled:
-        result.status = "cancelled"
-        result.message = f"cancelled after {len(result.history)} of {cfg.epochs} epochs"
-    if result.status == "running":
-        _finish(result, net, inputs, k, data, device)
-        result.model_state = changed_state(net, init_state)
-        if data.target is not None:  # the final features _finish stored, not a second pass
-            after = _domain_measures({s: result.artifacts[f"features_{s}"] for s in ("test", "target")})
-            result.metrics.update({f"{m}_before": v for m, v in before.items()})
+        t.stop("cancelled", f"cancelled after {len(t.result.history)} of {cfg.epochs} epochs")
+    if t.result.status == "running":
+        t.finish()
+    return t.handed_back()
+
+
+class _Training:
+    """One run's state, shared by the steps ``run`` calls in order."""
+
+    def __init__(self, cfg: RunConfig, data: RunData | None, fast_path: bool) -> None:
+        """Prepare: data, backbone, the strategy's changes and state, readings before training."""
+        self.t0 = time.perf_counter()
+        self.cfg, self.fast_path = cfg, fast_path
+        self.strategy = strategy = STRATEGIES.get(cfg.strategy)
+        strategy.check(cfg)
+        if strategy.requires_target and not cfg.target:
+            raise ValueError(f"strategy {cfg.strategy} needs a target domain: set one (e.g. --target mnist_m)")
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.data = data = data or prepare(cfg)
+        self.bb = bb = build_backbone(cfg.backbone, weights=strategy.weights(cfg), input_size=cfg.input_size)
+        self.net = net = bb.net
+        # the pretrained tensors as loaded: what training left equal to these is not stored again
+        self.init_state = pretrained_state(net) if bb.weights.pretrained else None
+        net.reset_head(data.num_classes, seed=cfg.seed)
+        strategy.check(cfg, net.group_names)
+        strategy.prepare_net(net, cfg)
+        net.to(self.device)
+        self.result = RunResult(cfg, "running", provenance={"data": data.provenance(), "weights": {
+            "backbone": cfg.backbone, "weights": bb.weights.name, **bb.provenance.to_dict()},
+            "preprocess": bb.preprocess.to_dict(), "device": str(self.device)})
+        self.inputs = _Inputs(bb, data, cfg, strategy.train_on_target)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.ctx = StepContext(net, cfg, self.device, self.gen, bb.preprocess)
+        strategy.setup(self.ctx, data)
+        self.snaps = self._before_training() if data.target is not None else None
+        self.key_base = self._cache_key() if bb.weights.pretrained else None
+        self.batches = (len(self.inputs.y_train) + cfg.batch_size - 1) // cfg.batch_size
+        self.total_steps = cfg.epochs * self.batches
+        self.phase: Phase | None = None
+        self.opt = None
+        self.step = 0
+
+    def _before_training(self) -> Snapshots:
+        """The pretrained net's domain measures and first snapshot (one pass serves both)."""
+        raw = self.inputs.raw
+        start = features(self.net, {s: raw[s] for s in ("test", "target")}, 0, self.device)
+        self.before = domain_measures(start)
+        snaps = Snapshots(self.inputs.y, self.data.num_classes)
+        self.a_distance_start = snaps.record({s: start[s][idx] for s, idx in snaps.index.items()})
+        return snaps
+
+    def _cache_key(self) -> dict:
+        """What a frozen prefix's outputs depend on: the disk cache's key (``tlcore.features``)."""
+        cfg, bb = self.cfg, self.bb
+        return {"backbone": cfg.backbone, "weights": bb.provenance.files, "size": bb.preprocess.size,
+                "dataset": cfg.dataset, "target": cfg.target, "seed": cfg.seed,
+                "labels_per_class": cfg.labels_per_class, "val": cfg.val_per_class,
+                "test": cfg.test_per_class, "splits": SPLIT_RULE, "index": self.data.digest(),
+                "oracle": self.strategy.train_on_target}
+
+    def enter_phase(self, epoch: int) -> None:
+        """The strategy's freeze plan for ``epoch``; a new plan gets a new optimizer and cut."""
+        cfg, net = self.cfg, self.net
+        phase = self.strategy.phase(net.group_names, cfg, epoch)
+        if phase != self.phase:
+            self.phase = phase
+            apply_phase(net, phase, cfg.bn_policy)
+            if trainable_count(net) == 0:
+                raise ValueError("this freeze plan leaves nothing to train; unfreeze at least the head")
+            pg = param_groups(net, phase, cfg)
+            if self.ctx.aux is not None:
+                pg.append({"params": list(self.ctx.aux.parameters()), "lr": cfg.lr, "name": "discriminator"})
+            self.opt = build_optimizer(cfg.optimizer, pg, cfg.weight_decay, self.device)
+            k = frozen_prefix(net, phase, cfg.bn_policy) if self.fast_path and not cfg.augment else 0
+            self.ctx.k = k if k and _fits(net, self.inputs.raw["train"], k) else 0
+        self.x = self.inputs.at_cut(net, self.ctx.k, self.device, self.key_base)
+        set_modes(net, self.phase, cfg.bn_policy)
+        if self.ctx.aux is not None:
+            self.ctx.aux.train()
+
+    def train_epoch(self, epoch: int, cb: Callbacks) -> dict:
+        """One pass over the training images in a seeded order; the epoch's history record."""
+        cfg, ctx, opt = self.cfg, self.ctx, self.opt
+        y_train, n_train = self.inputs.y_train, len(self.inputs.y_train)
+        order = torch.randperm(n_train, generator=self.gen)
+        loss_sum, correct = 0.0, 0
+        stats_sum: dict[str, float] = {}
+        for b in range(self.batches):
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            xb, yb = self.x["train"][idx], y_train[idx]
+            if cfg.augment:
+                xb = random_shift(xb, self.gen)
+            xb, yb = xb.to(self.device), yb.to(self.device)
+            ctx.progress = self.step / self.total_steps
+            loss, logits, stats = self.strategy.loss(ctx, xb, yb)
+            if not torch.isfinite(loss):
+                raise Diverged(f"the loss became {loss.item()} in epoch {epoch + 1}, batch {b + 1}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * lr_factor(cfg, self.step, self.total_steps)
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            for key, v in stats.items():
+                stats_sum[key] = stats_sum.get(key, 0.0) + v
+            self.step += 1
+            if cb.progress:
+                cb.progress(self.step / self.total_steps, f"epoch {epoch + 1}/{cfg.epochs}")
+            if cb.cancelled and cb.cancelled():
+                raise Cancelled()
+        return {"epoch": epoch + 1, "train_loss": loss_sum / n_train, "train_acc": correct / n_train,
+                "trainable": self.phase.describe(self.net.group_names), "trainable_params": trainable_count(self.net),
+                "lrs": {g["name"]: g["base_lr"] for g in opt.param_groups}, "fast_path_cut": ctx.k,
+                **{key: v / self.batches for key, v in stats_sum.items()}}
+
+    def evaluate_epoch(self, rec: dict) -> None:
+        """Validation (and target) loss and accuracy, the A-distance snapshot, the clock."""
+        x, y, k, net, device = self.x, self.inputs.y, self.ctx.k, self.net, self.device
+        rec["val_loss"], rec["val_acc"], _ = evaluate(net, x["val"], y["val"], k, device)
+        if "target" in x:
+            rec["target_loss"], rec["target_acc"], _ = evaluate(net, x["target"], y["target"], k, device)
+        if self.snaps is not None:
+            rec["a_distance"] = self.snaps.take(net, x, k, device)
+        rec["seconds"] = time.perf_counter() - self.t0
+
+    def stop(self, status: str, message: str) -> None:
+        self.result.status, self.result.message = status, message
+
+    def finish(self) -> None:
+        """Test metrics and artifacts, the tensors to store, the domain measures after."""
+        result = self.result
+        _finish(result, self.net, self.inputs, self.ctx.k, self.data, self.device)
+        result.model_state = changed_state(self.net, self.init_state)
+        if self.snaps is not None:  # the final features _finish stored, not a second pass
+            after = domain_measures({s: result.artifacts[f"features_{s}"] for s in ("test", "target")})
+            result.metrics.update({f"{m}_before": v for m, v in self.before.items()})
             result.metrics.update({f"{m}_after": v for m, v in after.items()})
-        if snaps is not None:
-            result.artifacts.update(snaps.artifacts())
+            result.artifacts.update(self.snaps.artifacts())
             # the per-epoch curve's starting point (same sampled images as history's a_distance)
-            result.metrics["a_distance_sampled_before"] = a_distance_start
+            result.metrics["a_distance_sampled_before"] = self.a_distance_start
         result.status = "done"
-    result.seconds = time.perf_counter() - t0
-    result.model = net
-    return result
 
-
-class _Snapshots:
-    """Features of a fixed sample of source-test and target-test images after every epoch
-    (and before the first), for embeddings that move over training and an A-distance curve.
-
-    ``SNAPSHOT_PER_CLASS`` images per class and domain keep this cheap: one forward pass of
-    a few hundred images per epoch, ~20 KB of float16 per epoch for a 128-d lab net."""
-
-    def __init__(self, inputs: _Inputs, num_classes: int) -> None:
-        self.index = {}
-        for split in ("test", "target"):
-            y = inputs.y[split]
-            self.index[split] = torch.cat([torch.nonzero(y == c).flatten()[:SNAPSHOT_PER_CLASS]
-                                           for c in range(num_classes)]).sort().values
-        self.feats: dict[str, list[torch.Tensor]] = {s: [] for s in self.index}
-
-    def take(self, net, x: dict[str, torch.Tensor], k: int, device) -> float:
-        """Record the features of the sampled rows of ``x`` (inputs at cut ``k``)."""
-        return self.record(_features(net, {s: x[s][idx] for s, idx in self.index.items()}, k, device))
-
-    def record(self, feats: dict[str, torch.Tensor]) -> float:
-        """Keep one epoch's features of the sampled rows (``feats[split]`` ``[n, D]``, in
-        ``index`` order); return the proxy A-distance between the two domains."""
-        from tlcore.transfer.domain import proxy_a_distance
-
-        for split in self.index:
-            self.feats[split].append(feats[split])
-        return proxy_a_distance(feats["test"].numpy(), feats["target"].numpy())
-
-    def artifacts(self) -> dict:
-        """``snapshots_{test,target}``: float16 ``[epochs + 1, n, D]`` (row 0 before training);
-        ``snapshot_index_{test,target}``: the rows of each test split they describe."""
-        out = {}
-        for split, idx in self.index.items():
-            out[f"snapshots_{split}"] = torch.stack(self.feats[split]).half()
-            out[f"snapshot_index_{split}"] = idx
-        return out
-
-
-@torch.no_grad()
-def _features(net, x: dict[str, torch.Tensor], k: int, device, batch: int = EVAL_BATCH) -> dict[str, torch.Tensor]:
-    """Features ``[N, D]`` (on the CPU) of groups ``k:`` in eval mode, per split of ``x``
-    (inputs at cut ``k``); the net's train/eval mode is restored."""
-    was = net.training
-    net.eval()
-    out = {split: torch.cat([net.forward_features(v[i:i + batch].to(device), k).cpu()
-                             for i in range(0, len(v), batch)]) for split, v in x.items()}
-    net.train(was)
-    return out
-
-
-def _domain_measures(feats: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Proxy A-distance and MMD^2 between source-test and target-test features."""
-    from tlcore.transfer.domain import mmd2, proxy_a_distance
-
-    fs, ft = feats["test"].numpy(), feats["target"].numpy()
-    return {"a_distance": proxy_a_distance(fs, ft), "mmd2": mmd2(fs, ft)}
+    def handed_back(self) -> RunResult:
+        self.result.seconds = time.perf_counter() - self.t0
+        self.result.model = self.net
+        return self.result
 
 
 def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, device) -> None:
@@ -362,19 +295,19 @@ def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, devi
     n = data.num_classes
     x = inputs.x
     m: dict = {}
-    m["test_loss"], m["test_accuracy"], probs = _evaluate(net, x["test"], inputs.y["test"], k, device)
+    m["test_loss"], m["test_accuracy"], probs = evaluate(net, x["test"], inputs.y["test"], k, device)
     cm = confusion(inputs.y["test"], probs.argmax(1), n)
     m["per_class_accuracy"] = per_class_accuracy(cm)
     m["confusion"] = cm.tolist()
     m["val_accuracy"] = result.history[-1]["val_acc"]
     if "target" in x:
-        m["target_loss"], m["target_accuracy"], probs_t = _evaluate(net, x["target"], inputs.y["target"], k, device)
+        m["target_loss"], m["target_accuracy"], probs_t = evaluate(net, x["target"], inputs.y["target"], k, device)
         cmt = confusion(inputs.y["target"], probs_t.argmax(1), n)
         m["target_per_class_accuracy"] = per_class_accuracy(cmt)
         m["target_confusion"] = cmt.tolist()
     m["class_names"] = list(data.source.class_names)
     result.metrics = m
-    feats = _features(net, {s: x[s] for s in ("test", "target") if s in x}, k, device)
+    feats = features(net, {s: x[s] for s in ("test", "target") if s in x}, k, device)
     for split, f in feats.items():
         result.artifacts[f"features_{split}"] = f
         result.artifacts[f"labels_{split}"] = inputs.y[split]

@@ -23,11 +23,13 @@ from tlcore.data import DATASETS
 from tlcore.paths import data_dir
 
 MAX_LEN = 300  # no legitimate value is longer; longer ones are dropped
-# (lowest, highest) a link may ask for; the CLI and scripts are not bound by these
+# (lowest, highest) a link may ask for; the CLI and scripts are not bound by these. Strategy
+# settings (``extra`` and the two settings with fields of their own) take their declared
+# ranges (tlcore.strategies.knobs).
 LIMITS: dict[str, tuple[int, int] | tuple[float, float]] = {
-    "epochs": (1, 500), "probe_epochs": (0, 500), "batch_size": (1, 4096),
+    "epochs": (1, 500), "batch_size": (1, 4096),
     "labels_per_class": (1, 100_000), "val_per_class": (1, 10_000), "test_per_class": (1, 100_000),
-    "input_size": (8, 1024), "top_k": (0, 64), "seed": (0, 2**32 - 1),
+    "input_size": (8, 1024), "seed": (0, 2**32 - 1),
     "lr": (1e-8, 10.0), "backbone_lr_mult": (0.0, 100.0), "weight_decay": (0.0, 1.0),
 }
 DEVICES = ("cpu", "cuda", "mps", "auto")
@@ -100,44 +102,60 @@ def config_to_params(cfg: RunConfig) -> dict[str, str]:
 
 
 def _convert(field: dataclasses.Field, raw: str):
-    default = field.default
-    typ = str(field.type)
-    if raw == "default" and ("None" in typ):
+    """The field's value from its link text; ``ValueError`` (or ``_Refused``, with a reason
+    for the user) when it is not one."""
+    if raw == "default" and "None" in str(field.type):
         return None
     if field.name in ("lr_mults", "extra"):
-        pairs = []
-        for item in filter(None, raw.split(",")):
-            name, _, val = item.partition(":")
-            f = float(val)
-            if not math.isfinite(f) or not name.isidentifier():
-                raise ValueError(item)
-            pairs.append((name, f))
-        return tuple(pairs)
+        return _pairs(raw)
     if field.name == "trainable_groups":
-        groups = tuple(g for g in raw.split(",") if g)
-        if not all(g.isidentifier() for g in groups):
-            raise ValueError(raw)
-        return groups
-    if isinstance(default, bool):
+        return _names(raw)
+    if isinstance(field.default, bool | int | float) or "int" in str(field.type):
+        return _number(field, raw)
+    return _text(field.name, raw)
+
+
+def _pairs(raw: str) -> tuple[tuple[str, float], ...]:
+    pairs = []
+    for item in filter(None, raw.split(",")):
+        name, _, val = item.partition(":")
+        f = float(val)
+        if not math.isfinite(f) or not name.isidentifier():
+            raise ValueError(item)
+        pairs.append((name, f))
+    return tuple(pairs)
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    groups = tuple(g for g in raw.split(",") if g)
+    if not all(g.isidentifier() for g in groups):
+        raise ValueError(raw)
+    return groups
+
+
+def _number(field: dataclasses.Field, raw: str):
+    if isinstance(field.default, bool):
         if raw.lower() not in ("true", "false"):
             raise ValueError(raw)
         return raw.lower() == "true"
-    if isinstance(default, int) or "int" in typ:
+    if isinstance(field.default, int) or "int" in str(field.type):
         return int(raw)
-    if isinstance(default, float):
-        f = float(raw)
-        if not math.isfinite(f):
-            raise ValueError(raw)
-        return f
-    if field.name == "device" and raw not in DEVICES:
+    f = float(raw)
+    if not math.isfinite(f):
         raise ValueError(raw)
-    if field.name in _REGISTERED and raw not in _REGISTERED[field.name]():
-        raise _Refused(f"no such {field.name}; known: {', '.join(_REGISTERED[field.name]())}")
-    if field.name in ("dataset", "target"):
+    return f
+
+
+def _text(name: str, raw: str) -> str:
+    if name == "device" and raw not in DEVICES:
+        raise ValueError(raw)
+    if name in _REGISTERED and raw not in _REGISTERED[name]():
+        raise _Refused(f"no such {name}; known: {', '.join(_REGISTERED[name]())}")
+    if name in ("dataset", "target"):
         raw = _long_domain(raw)
-    if field.name in ("dataset", "target") and not _path_allowed(raw):
-        raise _Refused("a link may name a built-in dataset or one of your uploads, not a "
-                       "folder on the server")
+        if not _path_allowed(raw):
+            raise _Refused("a link may name a built-in dataset or one of your uploads, not a "
+                           "folder on the server")
     return raw
 
 
@@ -160,11 +178,36 @@ class _Refused(ValueError):
     """A well-formed value a link may not set; the message says why."""
 
 
+def _limits() -> dict:
+    from tlcore.strategies import all_knobs
+
+    return {**LIMITS, **{k.field: (int(k.low), int(k.high)) for k in all_knobs().values() if k.field}}
+
+
 def _in_limits(key: str, val) -> bool:
-    if key not in LIMITS or val is None:
+    if key not in _limits() or val is None:
         return True
-    low, high = LIMITS[key]
+    low, high = _limits()[key]
     return low <= val <= high
+
+
+def _checked_settings(pairs: tuple, notices: list[str]) -> tuple:
+    """The ``extra`` pairs some strategy declares and whose value is in its range; a notice
+    for each one dropped."""
+    from tlcore.strategies import all_knobs
+
+    knobs, kept = all_knobs(), []
+    for name, val in pairs:
+        if name not in knobs:
+            notices.append(f"ignored the setting {name!r}: no strategy has it; using the default")
+            continue
+        try:
+            knobs[name].check(val)
+        except ValueError as e:
+            notices.append(f"ignored the setting {name}={val:g}: {e}")
+            continue
+        kept.append((name, val))
+    return tuple(sorted(kept))
 
 
 def config_from_params(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
@@ -184,8 +227,10 @@ def config_from_params(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
             why = str(e) if isinstance(e, _Refused) else "not a valid value"
             notices.append(f"ignored {key}={raw[:40]!r}: {why}; using the default")
             continue
+        if key == "extra":
+            val = _checked_settings(val, notices)
         if not _in_limits(key, val):
-            low, high = LIMITS[key]
+            low, high = _limits()[key]
             notices.append(f"ignored {key}={raw[:40]!r}: a link may ask for {low:,} to {high:,}; "
                            "using the default")
             continue

@@ -52,10 +52,10 @@ def dataset_options(cfg: RunConfig) -> list[str]:
     """What a dataset picker offers: the registered datasets available here, this data
     folder's uploads, and a path the setup names (from a link) even if it is gone, so its
     preview can explain."""
-    from tlcore.data import DATASETS
+    from tlcore.data import DATASETS, list_datasets
     from tlcore.preview import list_uploads
 
-    avail = [n for n in DATASETS.names() if DATASETS.get(n).check().available]
+    avail = list_datasets(available_only=True)
     options = avail + [u for u in list_uploads() if u not in avail]
     for text in (cfg.dataset, cfg.target):
         base = parse_domain(text).dataset if text else None

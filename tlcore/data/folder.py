@@ -234,28 +234,43 @@ _UNPACK_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSEr
                   NotImplementedError, RuntimeError, ValueError)
 
 
-def _read_entries(entries: list[Entry], size: int, skipped: dict[str, str]
-                  ) -> tuple[dict[str, list[tuple[str, np.ndarray]]], set[str], str]:
-    """Decode every image entry, adding to ``skipped`` (reason per relative path).
+# One image file to read: (relative path, class name, size in bytes, reader)
+_Todo = tuple[str, str, int, Callable[[], bytes]]
 
-    Returns (``(path, pixels)`` per class name, every class folder name an image file
-    was found in, sha256 over the sorted ``path<TAB>sha256`` listing of the files read).
-    """
+
+def _skip_reason(rel: PurePosixPath, parts: tuple[str, ...], nbytes: int) -> str | None:
+    """Why a listed file is not read at all (None: it is read), from its name and its
+    declared size alone, before a byte is unpacked."""
+    key = rel.as_posix()
+    if len(parts) < 2:
+        return "not inside a class folder"
+    if rel.suffix.lower() not in IMAGE_SUFFIXES:
+        return "not an image file extension"
+    if any(unicodedata.category(ch) == "Cc" for ch in key):
+        return "control characters in the file name"
+    if nbytes > MAX_FILE_BYTES:
+        return f"larger than {MAX_FILE_BYTES:,} bytes"
+    return None
+
+
+def _plan(entries: list[Entry], skipped: dict[str, str]) -> list[_Todo]:
+    """The files to read, in path order, each with its class (the first folder below any
+    wrapping folders, NFC); the others go to ``skipped`` with their reason."""
     depth = _strip_wrapper([e[0] for e in entries if e[0].suffix.lower() in IMAGE_SUFFIXES])
-    todo: list[tuple[str, str, int, Callable[[], bytes]]] = []  # key, class, size, reader
+    todo: list[_Todo] = []
     for rel, nbytes, read in sorted(entries, key=lambda e: e[0].as_posix()):
-        key = rel.as_posix()
         parts = rel.parts[depth:]
-        if len(parts) < 2:
-            skipped[key] = "not inside a class folder"
-        elif rel.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped[key] = "not an image file extension"
-        elif any(unicodedata.category(ch) == "Cc" for ch in key):
-            skipped[key] = "control characters in the file name"
-        elif nbytes > MAX_FILE_BYTES:
-            skipped[key] = f"larger than {MAX_FILE_BYTES:,} bytes"
+        reason = _skip_reason(rel, parts, nbytes)
+        if reason is not None:
+            skipped[rel.as_posix()] = reason
         else:
-            todo.append((key, unicodedata.normalize("NFC", parts[0]), nbytes, read))
+            todo.append((rel.as_posix(), unicodedata.normalize("NFC", parts[0]), nbytes, read))
+    return todo
+
+
+def _check_totals(todo: list[_Todo]) -> set[str]:
+    """The class names in ``todo``; ``UploadError`` when the whole input is too big (by
+    declared sizes) or has too many classes, checked before anything is unpacked."""
     total = sum(t[2] for t in todo)
     if total > MAX_TOTAL_BYTES:
         raise UploadError(f"the image files unpack to {total:,} bytes; at most "
@@ -264,27 +279,53 @@ def _read_entries(entries: list[Entry], size: int, skipped: dict[str, str]
     if len(seen) > MAX_CLASSES:
         raise UploadError(f"{len(seen):,} class folders; at most {MAX_CLASSES:,} are supported "
                           "(is the layout <class>/<image>?)")
+    return seen
+
+
+def _read_bytes(key: str, read: Callable[[], bytes], skipped: dict[str, str]) -> bytes | None:
+    """One file's bytes, or None with its reason in ``skipped``."""
+    try:
+        data = read()
+    except _UNPACK_ERRORS as e:
+        skipped[key] = f"cannot be unpacked: {type(e).__name__}: {e}"
+        return None
+    if len(data) > MAX_FILE_BYTES:  # the declared size can lie (a folder file that grew)
+        skipped[key] = f"larger than {MAX_FILE_BYTES:,} bytes"
+        return None
+    return data
+
+
+def _decode_or_skip(key: str, data: bytes, size: int, skipped: dict[str, str]) -> np.ndarray | None:
+    """``_decode``, or None with its reason in ``skipped``."""
+    try:
+        return _decode(data, size)
+    except _Skip as e:
+        skipped[key] = str(e)
+    except Exception as e:  # noqa: BLE001 Pillow's ~40 parsers raise many types on hostile bytes
+        skipped[key] = f"unreadable: {type(e).__name__}: {e}"
+    return None
+
+
+def _read_entries(entries: list[Entry], size: int, skipped: dict[str, str]
+                  ) -> tuple[dict[str, list[tuple[str, np.ndarray]]], set[str], str]:
+    """Decode every image entry, adding to ``skipped`` (reason per relative path).
+
+    Returns (``(path, pixels)`` per class name, every class folder name an image file
+    was found in, sha256 over the sorted ``path<TAB>sha256`` listing of the files read:
+    a file that was read but does not decode is in it too).
+    """
+    todo = _plan(entries, skipped)
+    seen = _check_totals(todo)
     per_class: dict[str, list[tuple[str, np.ndarray]]] = {}
     listing = hashlib.sha256()
     for key, cls, _, read in todo:
-        try:
-            data = read()
-        except _UNPACK_ERRORS as e:
-            skipped[key] = f"cannot be unpacked: {type(e).__name__}: {e}"
-            continue
-        if len(data) > MAX_FILE_BYTES:
-            skipped[key] = f"larger than {MAX_FILE_BYTES:,} bytes"
+        data = _read_bytes(key, read, skipped)
+        if data is None:
             continue
         listing.update(f"{key}\t{hashlib.sha256(data).hexdigest()}\n".encode())
-        try:
-            pixels = _decode(data, size)
-        except _Skip as e:
-            skipped[key] = str(e)
-            continue
-        except Exception as e:  # noqa: BLE001 Pillow's ~40 parsers raise many types on hostile bytes
-            skipped[key] = f"unreadable: {type(e).__name__}: {e}"
-            continue
-        per_class.setdefault(cls, []).append((key, pixels))
+        pixels = _decode_or_skip(key, data, size, skipped)
+        if pixels is not None:
+            per_class.setdefault(cls, []).append((key, pixels))
     return per_class, seen, listing.hexdigest()
 
 

@@ -37,6 +37,79 @@ def _class_name(c: int, class_names: Sequence[str] | None) -> str:
     return str(c)
 
 
+def _int_labels(labels: torch.Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
+    """int64 ``[N]``; ``ValueError`` for float or bool labels (a mask or a score passed by
+    mistake would otherwise split as classes 0/1 or as hundreds of classes)."""
+    y = torch.as_tensor(np.asarray(labels)).reshape(-1)
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"labels must be integers, got {y.dtype}")
+    return y.numpy().astype(np.int64)
+
+
+def _check_budgets(labels_per_class: int | None, val_per_class: int, test_per_class: int) -> None:
+    for what, v in (("val_per_class", val_per_class), ("test_per_class", test_per_class)):
+        if v < 0:
+            raise ValueError(f"{what} must be >= 0, got {v}")
+    if labels_per_class is not None and labels_per_class < 1:
+        raise ValueError(f"labels_per_class must be >= 1 (or None for all), got {labels_per_class}")
+
+
+def _as_pool(test_pool: torch.Tensor | None, n: int) -> np.ndarray | None:
+    """bool ``[n]`` or None; ``ValueError`` when its length is not the labels'."""
+    if test_pool is None:
+        return None
+    pool = torch.as_tensor(test_pool).reshape(-1).numpy().astype(bool)
+    if len(pool) != n:
+        raise ValueError(f"test_pool has {len(pool)} entries for {n} labels")
+    return pool
+
+
+def _check_class_sizes(y: np.ndarray, classes: np.ndarray, counts: np.ndarray,
+                       pool: np.ndarray | None, labels_per_class: int | None,
+                       val_per_class: int, test_per_class: int,
+                       class_names: Sequence[str] | None) -> None:
+    """``ValueError`` naming the first class too small for the requested counts (with a
+    pool: too few held-out images for test, or too few others for val + train)."""
+    need_train = labels_per_class if labels_per_class is not None else 1
+    need = test_per_class + val_per_class + need_train
+    for c, n in zip(classes, counts, strict=True):
+        if pool is not None:
+            n_test = int(pool[y == c].sum())
+            n_rest = int(n - n_test)
+            if n_test < test_per_class or n_rest < val_per_class + need_train:
+                raise ValueError(
+                    f"class {_class_name(int(c), class_names)} has {n_test} held-out images for "
+                    f"{test_per_class} test and {n_rest} others for {val_per_class} val + "
+                    f"{need_train} train per class")
+        elif n < need:
+            train_txt = (f"{labels_per_class} train" if labels_per_class is not None
+                         else "at least 1 train")
+            raise ValueError(
+                f"class {_class_name(int(c), class_names)} has {n} images, but the split asks "
+                f"for {test_per_class} test + {val_per_class} val + {train_txt} = {need} per "
+                f"class; the smallest class has {counts.min()} images"
+            )
+
+
+def _split_class(idx: np.ndarray, c: int, pool: np.ndarray | None, *, labels_per_class: int | None,
+                 val_per_class: int, test_per_class: int, seed: int, split_seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices of one class, ``idx`` its sorted indices. The test draw
+    uses only ``[split_seed, c]``, the val/train draw ``[seed, c, 1]``: these generator
+    seeds fix every run's numbers, so they must never change."""
+    if pool is None:
+        idx = np.random.default_rng([split_seed, c]).permutation(idx)
+        test = idx[:test_per_class]
+        others = idx[test_per_class:]
+    else:
+        held = np.random.default_rng([split_seed, c]).permutation(idx[pool[idx]])
+        test = held[:test_per_class]
+        others = idx[~pool[idx]]
+    rest = np.random.default_rng([seed, c, 1]).permutation(np.sort(others))
+    stop = None if labels_per_class is None else val_per_class + labels_per_class
+    return rest[val_per_class:stop], rest[:val_per_class], test
+
+
 def stratified_splits(
     labels: torch.Tensor | np.ndarray | Sequence[int],
     *,
@@ -58,59 +131,25 @@ def stratified_splits(
     ``ValueError`` for fewer than two classes, negative counts, or a class too small for
     the requested counts (naming it).
     """
-    y = torch.as_tensor(np.asarray(labels)).reshape(-1)
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"labels must be integers, got {y.dtype}")
-    for what, v in (("val_per_class", val_per_class), ("test_per_class", test_per_class)):
-        if v < 0:
-            raise ValueError(f"{what} must be >= 0, got {v}")
-    if labels_per_class is not None and labels_per_class < 1:
-        raise ValueError(f"labels_per_class must be >= 1 (or None for all), got {labels_per_class}")
-    y_np = y.numpy().astype(np.int64)
+    y_np = _int_labels(labels)
+    _check_budgets(labels_per_class, val_per_class, test_per_class)
     classes, counts = np.unique(y_np, return_counts=True)
     if len(classes) < 2:
         only = "no labels" if len(classes) == 0 else f"only class {_class_name(int(classes[0]), class_names)}"
         raise ValueError(f"a classification split needs at least two classes; got {only}")
-
-    need_train = labels_per_class if labels_per_class is not None else 1
-    need = test_per_class + val_per_class + need_train
-    pool = None if test_pool is None else torch.as_tensor(test_pool).reshape(-1).numpy().astype(bool)
-    if pool is not None and len(pool) != len(y_np):
-        raise ValueError(f"test_pool has {len(pool)} entries for {len(y_np)} labels")
-    for c, n in zip(classes, counts, strict=True):
-        if pool is not None:
-            n_test = int(pool[y_np == c].sum())
-            n_rest = int(n - n_test)
-            if n_test < test_per_class or n_rest < val_per_class + need_train:
-                raise ValueError(
-                    f"class {_class_name(int(c), class_names)} has {n_test} held-out images for "
-                    f"{test_per_class} test and {n_rest} others for {val_per_class} val + "
-                    f"{need_train} train per class")
-            continue
-        if n < need:
-            train_txt = (f"{labels_per_class} train" if labels_per_class is not None
-                         else "at least 1 train")
-            raise ValueError(
-                f"class {_class_name(int(c), class_names)} has {n} images, but the split asks "
-                f"for {test_per_class} test + {val_per_class} val + {train_txt} = {need} per "
-                f"class; the smallest class has {counts.min()} images"
-            )
+    pool = _as_pool(test_pool, len(y_np))
+    _check_class_sizes(y_np, classes, counts, pool, labels_per_class, val_per_class,
+                       test_per_class, class_names)
 
     train, val, test = [], [], []
     for c in classes:
         idx = np.flatnonzero(y_np == c)  # sorted, so the draw depends only on the labels
-        if pool is None:
-            idx = np.random.default_rng([split_seed, int(c)]).permutation(idx)
-            test.append(idx[:test_per_class])
-            others = idx[test_per_class:]
-        else:
-            held = np.random.default_rng([split_seed, int(c)]).permutation(idx[pool[idx]])
-            test.append(held[:test_per_class])
-            others = idx[~pool[idx]]
-        rest = np.random.default_rng([seed, int(c), 1]).permutation(np.sort(others))
-        val.append(rest[:val_per_class])
-        stop = None if labels_per_class is None else val_per_class + labels_per_class
-        train.append(rest[val_per_class:stop])
+        tr, va, te = _split_class(idx, int(c), pool, labels_per_class=labels_per_class,
+                                  val_per_class=val_per_class, test_per_class=test_per_class,
+                                  seed=seed, split_seed=split_seed)
+        train.append(tr)
+        val.append(va)
+        test.append(te)
 
     def cat(parts: list[np.ndarray]) -> torch.Tensor:
         return torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64))

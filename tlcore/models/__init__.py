@@ -40,6 +40,14 @@ def list_backbones() -> list[BackboneSpec]:
     return list(BACKBONES)
 
 
+def available_backbones() -> list[str]:
+    """Names of the backbones whose default weights can load here (each one's cheap
+    ``check()``), in registration order: what a backbone picker offers and what "every
+    available backbone" means. The datasets' counterpart is
+    ``tlcore.data.list_datasets(available_only=True)``."""
+    return [b.name for b in BACKBONES if b.weights[b.default_weights].check().available]
+
+
 def get_spec(name: str) -> BackboneSpec:
     return BACKBONES.get(name)
 
@@ -68,6 +76,6 @@ def build_backbone(name: str, weights: str | None = None, input_size: int | None
 
 __all__ = [
     "BACKBONES", "Backbone", "BackboneSpec", "GroupInfo", "GroupedNet", "Preprocess",
-    "WeightsSpec", "WeightsUnavailable", "build_backbone", "describe_groups", "get_spec",
-    "list_backbones",
+    "WeightsSpec", "WeightsUnavailable", "available_backbones", "build_backbone",
+    "describe_groups", "get_spec", "list_backbones",
 ]

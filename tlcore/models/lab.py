@@ -1,7 +1,7 @@
 """The lab zoo: small ResNet-style CNNs pretrained by this project on CPU-sized tasks.
 
 ImageNet backbones are slow on a 2-core laptop and, at 28-64 px, often worse than a
-small net from scratch (DESIGN.md). These nets (~0.3 M parameters, 32x32 RGB input)
+small net trained from scratch. These nets (~0.3 M parameters, 32x32 RGB input)
 make the classic experiments runnable in seconds. Each zoo entry is trained by
 ``tlcore pretrain NAME``; its weights and model card live in ``assets/lab_zoo/`` and
 are sha256-checked before use.
@@ -72,11 +72,17 @@ def lab_resnet(num_classes: int = 10) -> GroupedNet:
 
 @dataclass(frozen=True)
 class LabSource:
-    """What a zoo entry is pretrained on; ``tlcore pretrain`` reads this."""
+    """What a zoo entry is pretrained on; ``tlcore pretrain`` reads this.
+
+    ``num_classes`` is stated, not derived: it sizes the head the shipped weights are loaded
+    into before any dataset is read, ``pretrain`` refuses a dataset with another count,
+    and the model card records it (``tests/test_lab_zoo.py`` holds all three to the
+    weights' head)."""
 
     name: str
     dataset: str
     title: str
+    num_classes: int
     epochs: int
     lr: float = 2e-3
     batch_size: int = 128
@@ -86,11 +92,14 @@ class LabSource:
 LAB_SOURCES: dict[str, LabSource] = {
     s.name: s
     for s in (
-        LabSource("lab_mnist", "mnist", "MNIST digits", epochs=3, max_train=30000),
-        LabSource("lab_synth_digits", "synth_digits", "font-rendered digits", epochs=8),
-        LabSource("lab_fashion", "fashion_mnist", "Fashion-MNIST", epochs=4, max_train=30000),
-        LabSource("lab_fashion_a", "fashion_mnist_a", "Fashion-MNIST classes 0-4 (A)", epochs=4, max_train=20000),
-        LabSource("lab_fashion_b", "fashion_mnist_b", "Fashion-MNIST classes 5-9 (B)", epochs=4, max_train=20000),
+        LabSource("lab_mnist", "mnist", "MNIST digits", num_classes=10, epochs=3, max_train=30000),
+        LabSource("lab_synth_digits", "synth_digits", "font-rendered digits", num_classes=10, epochs=8),
+        LabSource("lab_fashion", "fashion_mnist", "Fashion-MNIST", num_classes=10, epochs=4,
+                  max_train=30000),
+        LabSource("lab_fashion_a", "fashion_mnist_a", "Fashion-MNIST classes 0-4 (A)", num_classes=5,
+                  epochs=4, max_train=20000),
+        LabSource("lab_fashion_b", "fashion_mnist_b", "Fashion-MNIST classes 5-9 (B)", num_classes=5,
+                  epochs=4, max_train=20000),
     )
 }
 
@@ -134,8 +143,6 @@ def _build(num_classes: int, state_dict: dict[str, torch.Tensor] | None) -> Grou
 
 
 def _register(src: LabSource) -> None:
-    # the class count is fixed by the source task: 5 for the A/B halves, else 10
-    num_classes = 5 if src.dataset.endswith(("_a", "_b")) else 10
     pretrained = WeightsSpec(
         name=src.dataset,
         title=f"pretrained here on {src.title}",
@@ -144,13 +151,13 @@ def _register(src: LabSource) -> None:
         preprocess=LAB_PREPROCESS,
         check=partial(_check, src.name),
         load=partial(_load, src.name),
-        num_classes=num_classes,
+        num_classes=src.num_classes,
     )
     BACKBONES.add(BackboneSpec(
         name=src.name,
         family="lab_resnet",
         title=f"Lab ResNet pretrained on {src.title}",
-        build=partial(_build, num_classes),
+        build=partial(_build, src.num_classes),
         weights={pretrained.name: pretrained, "none": random_weights(LAB_PREPROCESS)},
         default_weights=pretrained.name,
         default_size=32,

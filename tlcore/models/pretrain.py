@@ -51,12 +51,15 @@ def pretrain(name: str, *, seed: int = 0, epochs: int | None = None,
     src = LAB_SOURCES[name]
     say = progress or (lambda msg: None)
     ds = load_dataset(src.dataset)
+    if ds.num_classes != src.num_classes:
+        raise ValueError(f"{name} states {src.num_classes} classes but {src.dataset} has "
+                         f"{ds.num_classes}: fix LAB_SOURCES in tlcore/models/lab.py")
     train, test = lab_split(ds)
     gen = torch.Generator().manual_seed(seed)
     if src.max_train is not None and len(train) > src.max_train:
         train = train[torch.randperm(len(train), generator=gen)[: src.max_train]]
     torch.manual_seed(seed)
-    net = lab_resnet(ds.num_classes)
+    net = lab_resnet(src.num_classes)
     n_epochs = epochs or src.epochs
     opt = torch.optim.AdamW(net.parameters(), lr=src.lr, weight_decay=5e-4)
     steps = n_epochs * ((len(train) + src.batch_size - 1) // src.batch_size)
@@ -91,6 +94,7 @@ def pretrain(name: str, *, seed: int = 0, epochs: int | None = None,
         "dataset": src.dataset,
         "data_provenance": ds.provenance.to_dict(),
         "classes": list(ds.class_names),
+        "num_classes": src.num_classes,
         "train_images": len(train),
         "test_split": "official test split" if ds.official_test is not None and bool(ds.official_test.any())
         else "stratified 20% per class, split seed 0",

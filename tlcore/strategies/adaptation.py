@@ -1,93 +1,77 @@
-"""Domain adaptation: DANN and Deep CORAL, with the baselines that frame their gain.
+"""The shared step of strategies that learn from *unlabelled* target images (DANN, CORAL).
 
 For a source -> target pair the question is how much of the gap between training on the
 source only and training on labelled target images (the oracle) an adaptation method
-closes using *unlabelled* target images.
+closes using unlabelled target images. Each step here draws as many target images as the
+source batch has, runs both through the network in one pass, and adds the method's
+``adapt_loss`` on the two feature batches to the source classification loss.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from tlcore.augment import random_shift
+from tlcore.config import RunConfig
 from tlcore.freeze import Phase
-from tlcore.grl import DomainDiscriminator, ganin_lambda
 
-from .base import STRATEGIES, Strategy
+from .base import StepContext, Strategy
+from .knobs import Knob
 
-# The reversal strength's scale. Tuned on MNIST -> MNIST-M (lab_synth_digits, 100 labels per
-# class, Adam 1e-3, seed 0): at 1.0 the reversed gradient won every round (the discriminator's
-# accuracy swung to 20-40%, below chance) and DANN gained ~15 points over source-only; at 0.3
-# the discriminator stayed at 60-80% and DANN gained ~37 points. Set ``dann_weight`` to change it.
-DANN_WEIGHT = 0.3
+TARGET_POOL = Knob("target_pool_max", "int", 10000, 1, 1_000_000,
+                   "at most this many unlabelled target images are drawn from",
+                   label="Target images to draw from")
 
 
-class SourceOnly(Strategy):
-    """Fine-tune everything on labelled source images; score on the target."""
+class AdaptationStrategy(Strategy):
+    """Fine-tune every group on labelled source batches plus an equal number of unlabelled
+    target images per step; subclasses say what to do with the two feature batches."""
 
-    def phase(self, groups, cfg, epoch):
-        return Phase(frozenset(groups))
-
-
-class TargetOracle(Strategy):
-    """Fine-tune on *labelled* target images (same label budget): the ceiling."""
+    knobs = (TARGET_POOL,)
 
     def phase(self, groups, cfg, epoch):
         return Phase(frozenset(groups))
 
+    def build_aux(self, feature_dim: int, cfg: RunConfig) -> nn.Module | None:
+        """Extra trainable modules (e.g. DANN's domain discriminator), trained at ``cfg.lr``."""
+        return None
 
-class DANN(Strategy):
-    """Ganin et al. 2016: a domain discriminator behind a gradient reversal layer; the
-    reversal strength follows ``2 / (1 + exp(-10 p)) - 1`` times ``dann_weight``
-    (``DANN_WEIGHT`` unless the config sets it)."""
+    def adapt_loss(self, aux: nn.Module | None, fs: torch.Tensor, ft: torch.Tensor, progress: float,
+                   cfg: RunConfig) -> tuple[torch.Tensor, dict[str, float]]:
+        """The term added to the source loss. ``fs``/``ft``: source / target features
+        ``[B, D]`` of one step; ``progress`` in [0, 1]. Returns the loss and per-step numbers."""
+        raise NotImplementedError
 
-    def phase(self, groups, cfg, epoch):
-        return Phase(frozenset(groups))
+    def setup(self, ctx: StepContext, data) -> None:
+        # kept uint8 and preprocessed per batch (a float copy of 10,000 images would be 120 MB)
+        self.start(ctx, data.target.images[data.target_pool[:self.value(ctx.cfg, "target_pool_max")]])
 
-    def build_aux(self, feature_dim, cfg):
-        return DomainDiscriminator(feature_dim, hidden=int(cfg.extra_value("disc_hidden", 256)))
+    def start(self, ctx: StepContext, pool: torch.Tensor) -> None:
+        """Build the extra modules and keep ``pool`` (uint8 target images) to draw batches from
+        (the run-time estimate calls this with stand-in images)."""
+        ctx.aux = self.build_aux(ctx.net.feature_dim, ctx.cfg)
+        if ctx.aux is not None:
+            ctx.aux.to(ctx.device)
+        ctx.target_pool = pool
 
-    def adapt_loss(self, aux, fs, ft, progress, cfg):
-        lambd = ganin_lambda(progress) * cfg.extra_value("dann_weight", DANN_WEIGHT)
-        aux.lambd = lambd
-        logits = aux(torch.cat([fs, ft]))
-        domain = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).to(logits.device)
-        loss = F.binary_cross_entropy_with_logits(logits, domain)
-        acc = float(((logits > 0).float() == domain).float().mean())
-        return loss, {"domain_loss": float(loss.detach()), "domain_acc": acc, "lambda": lambd}
+    def target_batch(self, ctx: StepContext, n: int) -> torch.Tensor:
+        """``n`` unlabelled target images at cut ``ctx.k``, on the device."""
+        pool = ctx.target_pool
+        xt = ctx.preprocess(pool[torch.randint(len(pool), (n,), generator=ctx.gen)])
+        if ctx.cfg.augment:
+            xt = random_shift(xt, ctx.gen)
+        xt = xt.to(ctx.device)
+        if ctx.k:
+            with torch.no_grad():  # the frozen prefix, as the trainer's cache computed it for xb
+                xt = ctx.net.forward_features(xt, 0, ctx.k)
+        return xt
 
-
-def coral(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
-    """Deep CORAL (Sun & Saenko 2016): ``|C_s - C_t|_F^2 / (4 d^2)`` for feature covariances."""
-    d = fs.shape[1]
-
-    def cov(x: torch.Tensor) -> torch.Tensor:
-        xc = x - x.mean(0, keepdim=True)
-        return xc.T @ xc / max(1, len(x) - 1)
-
-    return (cov(fs) - cov(ft)).pow(2).sum() / (4 * d * d)
-
-
-class CORAL(Strategy):
-    """Align second-order statistics of source and target features; no adversary."""
-
-    def phase(self, groups, cfg, epoch):
-        return Phase(frozenset(groups))
-
-    def adapt_loss(self, aux, fs, ft, progress, cfg):
-        loss = coral(fs, ft) * cfg.extra_value("coral_weight", 1.0)
-        return loss, {"coral_loss": float(loss.detach())}
-
-
-STRATEGIES.add(SourceOnly(
-    "source_only", "Source only", "Fine-tune all on labelled source; scored on the target domain.",
-    requires_target=True))
-STRATEGIES.add(TargetOracle(
-    "target_oracle", "Target oracle", "Fine-tune all on labelled target images: the ceiling.",
-    requires_target=True, train_on_target=True))
-STRATEGIES.add(DANN(
-    "dann", "DANN", "Adversarial domain adaptation with gradient reversal (Ganin et al. 2016).",
-    requires_target=True, uses_unlabelled_target=True))
-STRATEGIES.add(CORAL(
-    "coral", "Deep CORAL", "Match source and target feature covariances (Sun & Saenko 2016).",
-    requires_target=True, uses_unlabelled_target=True))
+    def loss(self, ctx, xb, yb):
+        net = ctx.net
+        feats = net.forward_features(torch.cat([xb, self.target_batch(ctx, len(xb))]), ctx.k)
+        fs, ft = feats[:len(xb)], feats[len(xb):]
+        logits = net.head(fs)
+        extra, stats = self.adapt_loss(ctx.aux, fs, ft, ctx.progress, ctx.cfg)
+        return F.cross_entropy(logits, yb) + extra, logits, stats

@@ -11,13 +11,4 @@ class BitFit(Strategy):
         return Phase(frozenset({"head"}), only="bias")
 
 
-class BNOnly(Strategy):
-    """Only BatchNorm scale/shift (and the head) train: re-normalise the pretrained
-    features for the new data."""
-
-    def phase(self, groups, cfg, epoch):
-        return Phase(frozenset({"head"}), only="bn")
-
-
-STRATEGIES.add(BitFit("bitfit", "BitFit (biases only)", "Only biases and the head train."))
-STRATEGIES.add(BNOnly("bn_only", "BatchNorm only", "Only BatchNorm parameters and the head train."))
+STRATEGIES.add(BitFit("bitfit", "BitFit (biases only)", "Only biases and the head train.", order=80))

@@ -13,4 +13,4 @@ class FeatureExtraction(Strategy):
 
 STRATEGIES.add(FeatureExtraction(
     "feature_extraction", "Feature extraction",
-    "Frozen pretrained backbone, new linear head: fast, safe with few labels."))
+    "Frozen pretrained backbone, new linear head: fast, safe with few labels.", order=20))

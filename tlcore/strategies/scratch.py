@@ -13,4 +13,4 @@ class Scratch(Strategy):
 
 STRATEGIES.add(Scratch(
     "scratch", "From scratch", "Random init, all layers trained: what pretraining must beat.",
-    pretrained=False))
+    pretrained=False, order=10))

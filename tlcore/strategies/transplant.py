@@ -15,9 +15,9 @@ of a base network, re-initialising the layers above, and training on B:
   BnB's dip in the middle layers shows *co-adaptation*: features that only work together
   with the layers above them, which re-initialising those layers destroys.
 
-Knobs (``RunConfig.extra``, defaults cut=2, frozen_copy=1): ``cut`` = n, the number of body groups copied (0 = nothing
-copied, a fresh network; all of them = a new head on the whole copied backbone), and
-``frozen_copy`` (1 = AnB/BnB, 0 = AnB+/BnB+). The groups above the cut and the head
+Knobs (defaults cut=2, frozen_copy=1): ``cut`` = n, the number of body groups copied (0 =
+nothing copied, a fresh network; all of them = a new head on the whole copied backbone),
+and ``frozen_copy`` (1 = AnB/BnB, 0 = AnB+/BnB+). The groups above the cut and the head
 always train. As in the paper, every group that trains does so at the same learning rate
 ``cfg.lr`` (no discriminative multiplier; ``lr_mults`` can still name a group).
 
@@ -32,31 +32,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tlcore.config import RunConfig
 from tlcore.freeze import Phase
 
 from .base import STRATEGIES, Strategy, body
-
-DEFAULT_CUT = 2
-DEFAULT_FROZEN_COPY = 1
-
-
-def cut_of(groups: list[str], cfg: RunConfig) -> int:
-    """The number of copied body groups, checked against this backbone's groups."""
-    n_body = len(body(groups))
-    raw = cfg.extra_value("cut", DEFAULT_CUT)
-    if raw != int(raw) or not 0 <= raw <= n_body:
-        raise ValueError(f"transplant: cut must be a whole number from 0 to {n_body} (this backbone's body "
-                         f"groups are {', '.join(body(groups))}); got {raw:g}")
-    return int(raw)
-
-
-def frozen_copy(cfg: RunConfig) -> bool:
-    raw = cfg.extra_value("frozen_copy", DEFAULT_FROZEN_COPY)
-    if raw not in (0.0, 1.0):
-        raise ValueError(f"transplant: frozen_copy must be 1 (AnB: copied groups frozen) or 0 "
-                         f"(AnB+: copied groups fine-tuned); got {raw:g}")
-    return raw == 1.0
+from .knobs import Knob
 
 
 @torch.no_grad()
@@ -73,16 +52,22 @@ def reinit(module: nn.Module, seed: int) -> None:
 
 
 class Transplant(Strategy):
+    knobs = (Knob("cut", "int", 2, 0, 16, "how many body groups are copied (the rest start afresh)",
+                  groups=True, label="Groups copied (n)"),
+             Knob("frozen_copy", "bool", 1, 0, 1, "1: the copied groups stay frozen (AnB); 0: they train (AnB+)",
+                  label="Copied groups stay frozen"))
+
     def phase(self, groups, cfg, epoch):
-        n = cut_of(groups, cfg)
+        self.check(cfg, groups)  # the cut is checked against this backbone's groups
+        n = self.value(cfg, "cut")
         copied = body(groups)[:n]
-        trainable = [g for g in groups if not (frozen_copy(cfg) and g in copied)]
+        trainable = [g for g in groups if not (self.value(cfg, "frozen_copy") and g in copied)]
         return Phase(frozenset(trainable), discriminative=False)
 
     def prepare_net(self, net, cfg):
         groups = net.group_names
-        n = cut_of(groups, cfg)
-        frozen_copy(cfg)  # a bad knob fails here, before any training
+        self.check(cfg, groups)  # a bad knob fails here, before any training
+        n = self.value(cfg, "cut")
         for i, g in enumerate(body(groups)[n:], start=n):
             # one seed per group: a group's fresh init does not depend on where the cut is
             reinit(net.group(g), cfg.seed * 1000 + i)
@@ -90,6 +75,6 @@ class Transplant(Strategy):
 
 STRATEGIES.add(Transplant(
     "transplant", "Copy n groups (Yosinski)",
-    "Keep the first n pretrained groups (extra cut=n), re-initialise the rest and train them; "
+    "Keep the first n pretrained groups (setting cut=n), re-initialise the rest and train them; "
     "the copied groups stay frozen (frozen_copy=1: AnB) or are fine-tuned (0: AnB+). "
-    "Yosinski et al. 2014."))
+    "Yosinski et al. 2014.", order=100))

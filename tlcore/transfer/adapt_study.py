@@ -22,6 +22,7 @@ import numpy as np
 
 from tlcore.config import RunConfig
 from tlcore.runs import RunRecord
+from tlcore.strategies import STRATEGIES
 
 METHODS = ("source_only", "dann", "coral", "target_oracle")
 
@@ -38,10 +39,12 @@ DEFAULT = RunConfig(
 
 def study_configs(base: RunConfig, methods: Sequence[str] = METHODS,
                   seeds: Sequence[int] = (0,)) -> list[RunConfig]:
-    """The runs of one study: every method x seed on ``base``'s pair and settings."""
+    """The runs of one study: every method x seed on ``base``'s pair and settings. Each
+    method keeps only the strategy settings it declares (DANN's weight does not give the
+    source-only runs a new id)."""
     if not base.target:
         raise ValueError("a domain-adaptation study needs a target domain")
-    return [base.replace(strategy=m, seed=s) for s in seeds for m in methods]
+    return [STRATEGIES.get(m).own_settings(base).replace(seed=s) for s in seeds for m in methods]
 
 
 @dataclass

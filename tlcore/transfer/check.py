@@ -11,16 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlcore.config import RunConfig
 from tlcore.runs import RunRecord
+from tlcore.transfer.advice_types import Advice
 from tlcore.transfer.scores import kendall_tau
-
-if TYPE_CHECKING:
-    from tlcore.transfer.advisor import Advice
 
 
 @dataclass

@@ -232,6 +232,7 @@ class ScoreInfo:
     """A registered score: ``fn(x, labels) -> float`` where x is what ``needs`` names."""
 
     name: str
+    title: str  # how pages and tables name it ("LogME")
     fn: Callable[[np.ndarray, np.ndarray], float]
     needs: str  # "features" [N, D] or "source_probs" [N, Z]
     higher_is_better: bool
@@ -240,13 +241,13 @@ class ScoreInfo:
 
 SCORES: Registry[ScoreInfo] = Registry("transferability score")
 for _info in (
-    ScoreInfo("logme", logme, "features", True,
+    ScoreInfo("logme", "LogME", logme, "features", True,
               "Evidence of a Bayesian linear head on the features (You et al., ICML 2021)."),
-    ScoreInfo("leep", leep, "source_probs", True,
+    ScoreInfo("leep", "LEEP", leep, "source_probs", True,
               "Log-likelihood of target labels via the source head (Nguyen et al., ICML 2020)."),
-    ScoreInfo("nce", nce_from_probs, "source_probs", True,
+    ScoreInfo("nce", "NCE", nce_from_probs, "source_probs", True,
               "Negative conditional entropy of target given source labels (Tran et al., ICCV 2019)."),
-    ScoreInfo("h_score", h_score, "features", True,
+    ScoreInfo("h_score", "H-score", h_score, "features", True,
               "Between-class feature variance over total, tr(cov^-1 cov_y) (Bao et al., ICIP 2019)."),
 ):
     SCORES.add(_info)

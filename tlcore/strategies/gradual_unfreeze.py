@@ -14,4 +14,4 @@ class GradualUnfreeze(Strategy):
 
 
 STRATEGIES.add(GradualUnfreeze(
-    "gradual_unfreeze", "Gradual unfreezing", "One more group from the top each epoch."))
+    "gradual_unfreeze", "Gradual unfreezing", "One more group from the top each epoch.", order=60))

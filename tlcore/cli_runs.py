@@ -1,0 +1,162 @@
+"""The run commands: train one run through the store (`run`, its flags derived from the config and
+each strategy's declared settings), the store itself (`runs`), and the background `worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tlcore.cli_common import open_store, print_out, run_stored
+
+
+def _config_from_args(args: argparse.Namespace):
+    from tlcore.config import RunConfig
+    from tlcore.strategies import STRATEGIES, all_knobs
+    from tlcore.strategies.knobs import apply_settings, parse_settings
+
+    strategy = STRATEGIES.get(args.strategy)
+    own_flags = {k.field: getattr(args, k.field) for k in all_knobs().values() if k.field}  # --top-k, ...
+    cfg = RunConfig(
+        backbone=args.backbone, weights=args.weights, input_size=args.size, dataset=args.dataset,
+        target=args.target, strategy=args.strategy, labels_per_class=args.labels_per_class or None,
+        val_per_class=args.val_per_class, test_per_class=args.test_per_class, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, backbone_lr_mult=args.backbone_lr_mult,
+        weight_decay=args.weight_decay, optimizer=args.optimizer, bn_policy=args.bn_policy,
+        trainable_groups=tuple(args.trainable.split(",")) if args.trainable else None,
+        augment=args.augment, seed=args.seed, device=args.device, **own_flags,
+    )
+    cfg = apply_settings(cfg, parse_settings(args.set or ()), [strategy])
+    strategy.check(cfg)
+    return cfg
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _config_from_args(args)
+    rec, queued = run_stored(open_store(args), cfg, args.rerun, args.quiet)
+    rid = rec.id
+    out = {"run_id": rid, "status": rec.status, "reused": not queued, "config": cfg.to_dict(),
+           "metrics": {k: v for k, v in rec.metrics.items() if k.endswith(("accuracy", "loss"))},
+           "seconds": rec.seconds, "message": rec.message,
+           "data": rec.provenance.get("data", {}), "weights": rec.provenance.get("weights", {})}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        m = out["metrics"]
+        print(f"run {rid}: {rec.status}" + (f" - {rec.message}" if rec.message else ""))
+        if "test_accuracy" in m:
+            print(f"  test accuracy {m['test_accuracy']:.4f}" + (
+                f", target accuracy {m['target_accuracy']:.4f}" if "target_accuracy" in m else "")
+                + f" in {rec.seconds:.1f} s")
+        print(f"  weights: {out['weights'].get('source', '?')}")
+        print(f"  data: {out['data'].get('source', {}).get('source', '?')}")
+    return 0 if rec.status == "done" else 1
+
+
+def _add_run_args(s: argparse.ArgumentParser) -> None:
+    from tlcore.config import BN_POLICIES, RunConfig
+    from tlcore.optim import OPTIMIZERS
+    from tlcore.strategies import STRATEGIES, all_knobs
+    from tlcore.strategies.knobs import settings_help
+
+    d = RunConfig()
+    s.add_argument("--backbone", default=d.backbone, help="registered backbone (tlcore list backbones)")
+    s.add_argument("--weights", default=None, help="weights name; default the backbone's pretrained; 'none' = random")
+    s.add_argument("--size", type=int, default=None, help="input size in pixels (default: the backbone's)")
+    s.add_argument("--dataset", default=d.dataset, help="source: name, name:shift=severity, or folder/zip path")
+    s.add_argument("--target", default=None, help="optional target domain, same forms as --dataset")
+    s.add_argument("--strategy", default=d.strategy, help="tlcore strategies lists them")
+    s.add_argument("--epochs", type=int, default=d.epochs)
+    s.add_argument("--labels-per-class", type=int, default=d.labels_per_class, help="label budget k; 0 = all")
+    s.add_argument("--val-per-class", type=int, default=d.val_per_class)
+    s.add_argument("--test-per-class", type=int, default=d.test_per_class)
+    s.add_argument("--batch-size", type=int, default=d.batch_size)
+    s.add_argument("--lr", type=float, default=d.lr, help="head learning rate")
+    s.add_argument("--backbone-lr-mult", type=float, default=d.backbone_lr_mult,
+                   help="backbone groups train at lr x this (discriminative learning rates)")
+    s.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    s.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer,
+                   help="; ".join(o.help for o in OPTIMIZERS.values()))
+    s.add_argument("--bn-policy", choices=list(BN_POLICIES), default=d.bn_policy)
+    s.add_argument("--trainable", default=None, help="custom strategy: comma-separated groups that train")
+    s.add_argument("--augment", action="store_true", help="random 2-px shifts (disables the fast path)")
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto")
+    for k in all_knobs().values():  # settings older than knobs keep a flag of their own (--top-k, ...)
+        if k.field:
+            s.add_argument(f"--{k.field.replace('_', '-')}", type=int if k.kind == "int" else float,
+                           default=getattr(d, k.field), help=k.help)
+    s.add_argument("--set", action="append", metavar="NAME=NUMBER",
+                   help="strategy setting, repeatable. " + settings_help(STRATEGIES).replace("%", "%%"))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    if args.action == "list":
+        recs = store.list()
+        rows = [{"run_id": r.id, "status": r.status, "strategy": r.config.strategy, "backbone": r.config.backbone,
+                 "dataset": r.config.dataset, "target": r.config.target, "seed": r.config.seed,
+                 "test_accuracy": r.metrics.get("test_accuracy"), "target_accuracy": r.metrics.get("target_accuracy"),
+                 "progress": r.progress, "seconds": r.seconds} for r in recs]
+        lines = [f"{r['run_id']} {r['status']:11} {r['strategy']:18} {r['backbone']:16} {r['dataset']:>14}"
+                 + (f" test {r['test_accuracy']:.3f}" if r["test_accuracy"] is not None else "") for r in rows]
+        print_out(rows, args.json, lines or ["(no runs)"])
+        return 0
+    if not args.ids:
+        print("tlcore runs: give one or more run ids", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        recs = [store.get(i) for i in args.ids]
+        missing = [i for i, r in zip(args.ids, recs, strict=True) if r is None]
+        if missing:
+            print(f"tlcore runs: no such run {', '.join(missing)}", file=sys.stderr)
+            return 2
+        print(json.dumps([r.to_dict() for r in recs], indent=2))
+    elif args.action == "export":
+        text = store.export_csv(args.ids) if args.format == "csv" else store.export_json(args.ids)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            print(text)
+    elif args.action == "delete":
+        for i in args.ids:
+            print(f"{i}: {'deleted' if store.delete(i) else 'not found'}")
+    elif args.action == "cancel":
+        for i in args.ids:
+            store.request_cancel(i)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tlcore.jobs import worker_loop
+
+    n = worker_loop(open_store(args), idle_exit=args.idle_exit)
+    print(f"worker: executed {n} runs", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add this module's commands to the ``tlcore`` parser."""
+    s = sub.add_parser("run", help="train one run and store it (prints JSON with --json)")
+    _add_run_args(s)
+    s.add_argument("--store", default=None, help="store folder (default: the user data dir)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--rerun", action="store_true", help="discard a stored result for this config and train again")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("runs", help="list, show, export, cancel or delete stored runs")
+    s.add_argument("action", choices=["list", "show", "export", "delete", "cancel"])
+    s.add_argument("ids", nargs="*", help="run ids")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--format", choices=["csv", "json"], default="csv", help="export format")
+    s.add_argument("--out", default=None, help="export to this file instead of stdout")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("worker", help="execute queued runs from the store until idle")
+    s.add_argument("--store", default=None)
+    s.add_argument("--idle-exit", type=float, default=300.0, help="exit after this many idle seconds")
+    s.set_defaults(func=cmd_worker)

@@ -1,0 +1,16 @@
+from tlcore.freeze import Phase
+
+from .base import STRATEGIES, Strategy
+
+
+class TargetOracle(Strategy):
+    """Fine-tune on *labelled* target images (same label budget): the ceiling an adaptation
+    method, which sees the target's images but not its labels, can approach."""
+
+    def phase(self, groups, cfg, epoch):
+        return Phase(frozenset(groups))
+
+
+STRATEGIES.add(TargetOracle(
+    "target_oracle", "Target oracle", "Fine-tune all on labelled target images: the ceiling.",
+    requires_target=True, train_on_target=True, order=140))
