@@ -19,6 +19,7 @@ from tlcore.compare import (
     varying_fields,
 )
 from ui import errors_view
+from ui.downloads import prepared_download
 from ui.state import show_notices
 from ui.store import get_store
 
@@ -132,9 +133,9 @@ e1.download_button("Curves and results (CSV)", store.export_csv(chosen), "transf
 e2.download_button("Configs and results (JSON)", store.export_json(chosen), "transfer-lab-runs.json",
                    "application/json", icon=":material/data_object:", key="compare_json", on_click="ignore")
 if figs and plots.png_export_available():
-    e3.download_button("Charts (PNG, zip)", lambda: plots.png_zip(figs), "transfer-lab-charts.zip",
-                       "application/zip", icon=":material/image:", key="compare_png", on_click="ignore",
-                       help="Rendered on the server; takes a few seconds.")
+    prepared_download(e3, "Charts (PNG, zip)", lambda: plots.png_zip(figs), "transfer-lab-charts.zip",
+                      "application/zip", key="compare_png", version=",".join(chosen),
+                      help="Rendered on the server; takes a few seconds.")
 if done:
     errors_view.model_download(st.columns(3)[0], rec)  # the confusion matrices' run
 st.caption("To save one chart as PNG, use the camera button in its toolbar (top right of the chart). "

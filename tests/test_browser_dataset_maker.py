@@ -152,8 +152,9 @@ def test_make_a_dataset_in_the_app(tmp_path):
         _text(page, "Source: Shapes, made in the app")  # the preview of what a run will see
         shot(page, "dataset_maker")
 
+        page.get_by_role("button", name="Prepare a zip of class folders").click()
         with page.expect_download() as dl:
-            page.get_by_role("button", name="Download as zip of class folders").click()
+            page.get_by_role("button", name="Download as zip of class folders").click(timeout=60_000)
         zipped = (tmp_path / "export.zip")
         dl.value.save_as(zipped)
 

@@ -120,6 +120,8 @@ def test_clicking_a_cell_shows_its_images(tmp_path):
         page.get_by_test_id("stRadio").filter(has_text="Model format").get_by_text(
             "TorchScript").click()
         wait_idle(page)
+        page.get_by_role("button", name="Prepare model (TorchScript, zip)").click()
+        wait_idle(page)
         button = page.get_by_role("button", name="Download model (TorchScript, zip)")
         button.scroll_into_view_if_needed()
         with page.expect_download(timeout=120_000) as download:

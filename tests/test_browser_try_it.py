@@ -93,8 +93,10 @@ def _check_onnx_download(page, data_dir, rid: str, png: bytes, shown: list) -> N
     from tlcore.runs import Store
     from tlcore.trained import load_trained
 
+    page.get_by_role("button", name="Prepare ONNX").nth(2).click()  # built on the server, then offered
     with page.expect_download(timeout=180_000) as info:
-        page.get_by_role("button", name="ONNX").nth(2).click()
+        # only the third run's is built, so it is the one plain "ONNX" button
+        page.get_by_role("button", name="ONNX", exact=True).click(timeout=180_000)
     blob = open(info.value.path(), "rb").read()
     assert info.value.suggested_filename == f"transfer-lab-{rid}-onnx.zip"
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.page_helpers import PAIR, open_page
 from tlcore.config import RunConfig
+from tlcore.strategies import title as title_of
 from tlcore.transfer import adapt_study as da
 
 
@@ -53,7 +54,7 @@ def test_stored_study_is_summarised_and_drawn(store_root, monkeypatch):
     store = Store(store_root)
     recs = {c.strategy: store.get(c.run_id()) for c in da.study_configs(PAIR)}
     table = at.dataframe[0].value
-    assert list(table["method"]) == ["Source only", "DANN", "Deep CORAL", "Target oracle"]
+    assert list(table["method"]) == ["Source only", "AdaBN", "DANN", "CDAN+E", "Deep CORAL", "MCC", "Target oracle"]
     for method, title in zip(da.METHODS, table["method"], strict=True):
         row = table[table["method"] == title].iloc[0]
         assert row["target accuracy"] == pytest.approx(recs[method].metrics["target_accuracy"])
@@ -63,7 +64,15 @@ def test_stored_study_is_summarised_and_drawn(store_root, monkeypatch):
     for want in ("target accuracy", "domain discriminator accuracy", "proxy A-distance"):  # live view + results
         assert want in titles, titles
     disc = next(f for t, f in charts(at).items() if t.startswith("domain discriminator"))
-    assert [t["name"] for t in disc["data"]] == ["DANN"]  # only DANN has a discriminator
+    assert [t["name"] for t in disc["data"]] == ["DANN", "CDAN+E"]  # only these have a discriminator
+    # without target labels: each method's criteria as its run recorded them, and a verdict
+    crit = next(d.value for d in at.dataframe if "DEV ↓" in d.value.columns)
+    for method in ("source_only", "dann", "mcc"):
+        row = crit[crit["method"] == title_of(method)]
+        assert row["DEV ↓"].iloc[0] == pytest.approx(recs[method].metrics["criteria"]["dev"])
+        assert row["SND ↑"].iloc[0] == pytest.approx(recs[method].metrics["criteria"]["snd"])
+    assert any("Adaptation may have hurt" in w.value for w in at.warning) or any(
+        "no method here looks worse" in s.value for s in at.success)
 
 
 def _panels(fig: dict) -> dict[str, list]:

@@ -172,12 +172,18 @@ def test_plain_reruns_load_no_data_and_export_nothing(root, monkeypatch):
     monkeypatch.setattr(Store, "load_artifacts", counting("artifacts", Store.load_artifacts))
     monkeypatch.setattr(tlcore.export, "export_zip", counting("export", tlcore.export.export_zip))
     at = open_compare(root, monkeypatch, FINE.run_id())
-    assert any(b.label.startswith("Download model (ONNX") for b in at.get("download_button"))
+    assert any(b.label.startswith("Prepare model (ONNX") for b in at.button)
     first = dict(calls)
     for _ in range(2):
         at.run()
     assert not at.exception
     assert calls == first and calls["export"] == 0
+    # a click builds it once; the download is then ready and not rebuilt on later reruns
+    at.button(key="err_export_onnx_prepare").click().run()
+    assert not at.exception and calls["export"] == 1
+    assert any(b.label.startswith("Download model (ONNX") for b in at.get("download_button"))
+    at.run()
+    assert calls["export"] == 1
 
 
 def test_an_old_run_says_so_and_its_rerun_brings_the_images(root, monkeypatch):

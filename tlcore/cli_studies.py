@@ -24,7 +24,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
                if v is not None}
     base = base.replace(**changes)
     seeds = [int(s) for s in args.seeds.split(",")]
-    methods = args.methods.split(",")
+    methods = args.methods.split(",") if args.methods else list(da.METHODS)
     if args.set:  # each setting goes to the methods that have it (study_configs keeps it there)
         from tlcore.strategies import STRATEGIES
         from tlcore.strategies.knobs import apply_settings, parse_settings
@@ -53,17 +53,16 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "done" for r in recs) else 1
 
 
-def _record_study(args, base, rows, recs, wall: float, load_start: float) -> None:
-    """Write the study as JSON for the page and README (``assets/results/adapt_*.json``)."""
+def _reproduce(args, command: str, recs, wall: float, load_start: float) -> dict:
+    """What a recorded study says about how it was made: the command that reproduces it
+    (where it was stored is not part of it), date, machine, load, times."""
     import os
     import platform
     import shlex
     from datetime import date
 
-    from tlcore.transfer import adapt_study as da
-
     argv, kept, skip = sys.argv[2:], [], False
-    for a in argv:  # the command that reproduces the numbers: where they are stored is not part of it
+    for a in argv:
         if skip:
             skip = False
             continue
@@ -73,14 +72,53 @@ def _record_study(args, base, rows, recs, wall: float, load_start: float) -> Non
             continue
         if flag not in ("--quiet", "--rerun"):
             kept.append(a)
-    out = {"title": args.title or f"{base.dataset} -> {base.target}", "date": date.today().isoformat(),
-           "command": shlex.join(["python", "-m", "tlcore", "adapt", *kept]),
-           "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
-           "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
-           "wall_seconds": wall, "run_seconds": sum(r.seconds or 0.0 for r in recs),
+    return {"date": date.today().isoformat(), "command": shlex.join(["python", "-m", "tlcore", command, *kept]),
+            "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
+            "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
+            "wall_seconds": wall, "run_seconds": sum(r.seconds or 0.0 for r in recs)}
+
+
+def _record_study(args, base, rows, recs, wall: float, load_start: float) -> None:
+    """Write the study as JSON for the page and README (``assets/results/adapt_*.json``)."""
+    from tlcore.transfer import adapt_study as da
+
+    out = {"title": args.title or f"{base.dataset} -> {base.target}",
+           **_reproduce(args, "adapt", recs, wall, load_start),
            "config": base.to_dict(), "rows": [r.to_dict() for r in rows], "gain": da.gain(rows),
            "verdict": da.verdict(rows)}
     Path(args.record).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def cmd_criteria(args: argparse.Namespace) -> int:
+    """The label-free criteria study: every candidate on every pair, each criterion's ranking
+    against true target accuracy (``tlcore.transfer.criteria_study``)."""
+    from tlcore.transfer import criteria_study as cs
+
+    pairs = cs.PAIRS if not args.pairs else [tuple(p.split(">", 1)) for p in args.pairs.split(",")]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError("--pairs takes SOURCE>TARGET,SOURCE>TARGET,... (e.g. mnist>mnist_m)")
+    base = cs.BASE.replace(**{k: v for k, v in (("epochs", args.epochs), ("labels_per_class", args.labels_per_class))
+                              if v is not None})
+    store = open_store(args)
+    t0, load_start = time.perf_counter(), os.getloadavg()[0]
+    recs = run_grid(store, cs.study_configs(base, pairs, args.seed), args,
+                    lambda c: f"{c.dataset} -> {c.target}: {cs.label(c)}")
+    wall = time.perf_counter() - t0
+    results, overall = cs.summarise(recs)
+    out = {"base": base.to_dict(), "pairs": [r.to_dict() for r in results], "overall": overall,
+           "best": cs.best_criterion(overall) if overall else None}
+    if args.record:
+        Path(args.record).write_text(json.dumps({**_reproduce(args, "criteria", recs, wall, load_start), **out},
+                                                indent=2) + "\n")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for r in results:
+            print(f"{r.source} -> {r.target}: best {r.best}; " + ", ".join(
+                f"{c} tau {t:+.2f}" for c, t in r.tau.items()))
+        print(cs.markdown_table(overall))
+        print(f"best criterion: {out['best']}; wall time {wall:.0f} s (stored runs are reused)")
+    return 0 if all(r.status == "done" for r in recs) else 1
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
@@ -210,10 +248,10 @@ def cmd_yosinski(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Add this module's commands to the ``tlcore`` parser."""
-    s = sub.add_parser("adapt", help="domain-adaptation study: source-only, DANN, CORAL and the target "
+    s = sub.add_parser("adapt", help="domain-adaptation study: source-only, every adaptation method and the target "
                                      "oracle over seeds on one pair (default MNIST -> MNIST-M)")
     s.add_argument("--seeds", default="0,1,2")
-    s.add_argument("--methods", default="source_only,dann,coral,target_oracle")
+    s.add_argument("--methods", default=None, help="comma-separated (default: every adaptation method)")
     s.add_argument("--backbone", default=None)
     s.add_argument("--dataset", default=None, help="source domain (default mnist)")
     s.add_argument("--target", default=None, help="target domain (default mnist_m)")
@@ -226,6 +264,16 @@ def add_parser(sub) -> None:
                    help="also write the study as JSON (the app shows assets/results/adapt_*.json)")
     s.add_argument("--title", default=None, help="title for --record")
     s.set_defaults(func=cmd_adapt)
+
+    s = sub.add_parser("criteria", help="label-free validation study: how well each criterion (source "
+                                        "accuracy, entropy, SND, DEV) ranks adaptation runs, on pairs with labels")
+    s.add_argument("--pairs", default=None, help="SOURCE>TARGET,... (default: the study's nine pairs)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--labels-per-class", type=int, default=None)
+    add_grid_args(s, "print the summary as JSON")
+    s.add_argument("--record", default=None, metavar="FILE", help="also write the study as JSON")
+    s.set_defaults(func=cmd_criteria)
 
     s = sub.add_parser("advise", help="strategy advisor: size x similarity, backbone scores, the advised "
                                       "strategy; --check runs the candidates and reports Kendall's tau")

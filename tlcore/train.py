@@ -273,7 +273,7 @@ class _Training:
     def finish(self) -> None:
         """Test metrics and artifacts, the tensors to store, the domain measures after."""
         result = self.result
-        _finish(result, self.net, self.inputs, self.ctx.k, self.data, self.device)
+        _finish(result, self)
         result.model_state = changed_state(self.net, self.init_state)
         if self.snaps is not None:  # the final features _finish stored, not a second pass
             after = domain_measures({s: result.artifacts[f"features_{s}"] for s in ("test", "target")})
@@ -290,8 +290,29 @@ class _Training:
         return self.result
 
 
-def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, device) -> None:
-    """Test metrics, per-class accuracy, confusion matrices, features for embeddings."""
+def _target_metrics(t: _Training, m: dict, feats: dict) -> torch.Tensor:
+    """The target's scores after the strategy's last change for it, and the label-free
+    criteria (``tlcore.transfer.criteria``: source validation images as the source side,
+    target test images without their labels); returns the target probabilities."""
+    from tlcore.transfer.criteria import score_run
+
+    net, inputs, k, device, x = t.net, t.inputs, t.ctx.k, t.device, t.inputs.x
+    _, _, probs_v = evaluate(net, x["val"], inputs.y["val"], k, device)
+    feats_v = features(net, {"val": x["val"]}, k, device)["val"]
+    t.strategy.before_target(t.ctx, t.data)
+    m["target_loss"], m["target_accuracy"], probs_t = evaluate(net, x["target"], inputs.y["target"], k, device)
+    cmt = confusion(inputs.y["target"], probs_t.argmax(1), t.data.num_classes)
+    m["target_per_class_accuracy"] = per_class_accuracy(cmt)
+    m["target_confusion"] = cmt.tolist()
+    feats.update(features(net, {"target": x["target"]}, k, device))
+    m["criteria"] = score_run(feats_v, probs_v, inputs.y["val"], feats["target"], probs_t)
+    return probs_t
+
+
+def _finish(result: RunResult, t: _Training) -> None:
+    """Test metrics, per-class accuracy, confusion matrices, features for embeddings; the
+    source test split first, then the strategy's last change for the target, then the target."""
+    net, inputs, k, data, device = t.net, t.inputs, t.ctx.k, t.data, t.device
     n = data.num_classes
     x = inputs.x
     m: dict = {}
@@ -300,14 +321,11 @@ def _finish(result: RunResult, net, inputs: _Inputs, k: int, data: RunData, devi
     m["per_class_accuracy"] = per_class_accuracy(cm)
     m["confusion"] = cm.tolist()
     m["val_accuracy"] = result.history[-1]["val_acc"]
+    feats = features(net, {"test": x["test"]}, k, device)
     if "target" in x:
-        m["target_loss"], m["target_accuracy"], probs_t = evaluate(net, x["target"], inputs.y["target"], k, device)
-        cmt = confusion(inputs.y["target"], probs_t.argmax(1), n)
-        m["target_per_class_accuracy"] = per_class_accuracy(cmt)
-        m["target_confusion"] = cmt.tolist()
+        probs_t = _target_metrics(t, m, feats)
     m["class_names"] = list(data.source.class_names)
     result.metrics = m
-    feats = features(net, {s: x[s] for s in ("test", "target") if s in x}, k, device)
     for split, f in feats.items():
         result.artifacts[f"features_{split}"] = f
         result.artifacts[f"labels_{split}"] = inputs.y[split]

@@ -17,6 +17,8 @@ from tlcore.embed import fit_map
 from tlcore.runs import RunRecord
 from tlcore.strategies import title
 from tlcore.transfer import adapt_study as da
+from tlcore.transfer import criteria_study as cs
+from tlcore.transfer.criteria import CRITERIA
 from ui.store import get_store
 
 EMBED_POINTS = 4000  # all epochs of two runs share one map; ~220 images per epoch and run
@@ -147,10 +149,45 @@ def embeddings(recs: Sequence[RunRecord]) -> None:
                "points settle among the source points of their own class.")
 
 
+def without_labels(recs: Sequence[RunRecord]) -> None:
+    """What the label-free criteria say about these runs, and a plain warning when the
+    criterion that ranked runs best in the recorded study says a method hurt."""
+    with_criteria = [r for r in recs if r.status == "done" and "criteria" in r.metrics]
+    if not with_criteria:
+        return
+    study = cs.recorded_study()
+    best = study["best"] if study else "dev"
+    j = cs.judge(with_criteria, best)
+    title_c = CRITERIA.get(best).title
+    how = (f"the criterion that ranked adaptation runs best in the recorded study (mean Kendall tau "
+           f"{study['overall'][best]['mean_tau']:.2f} over {len(study['pairs'])} pairs with labels)"
+           if study else "no criteria study is recorded, so this is DEV, the paper-backed default")
+    if j is not None and j.worse:
+        st.warning(f"**Adaptation may have hurt here.** Judged without target labels by {title_c} ({how}), "
+                   f"{', '.join(title(m) for m in j.worse)} likely did worse on the target than training on "
+                   f"the source alone. {title(j.picked)} looks best by it. In real use you have no target "
+                   "labels to check this; with them, the table above tells the truth.", icon=":material/warning:")
+    elif j is not None:
+        st.success(f"By {title_c} ({how}), no method here looks worse than source-only on the target; "
+                   f"{title(j.picked)} looks best.", icon=":material/check_circle:")
+    rows = {}
+    for r in with_criteria:
+        rows.setdefault(r.config.strategy, []).append(r.metrics["criteria"])
+    table = pd.DataFrame([{"method": title(m), **{CRITERIA.get(c).title + (" ↑" if CRITERIA.get(c).higher_is_better
+                                                                           else " ↓"): sum(v[c] for v in vs) / len(vs)
+                                                  for c in CRITERIA.names()}} for m, vs in rows.items()])
+    st.dataframe(table, hide_index=True)
+    st.caption("Label-free criteria (↑ higher or ↓ lower is better), computed from source validation images and "
+               "unlabelled target images only. " + "; ".join(f"**{c.title}**: {c.description}" for c in CRITERIA)
+               + ". The target oracle trains on target labels, so it is left out of the judgement.")
+
+
 def results(recs: Sequence[RunRecord]) -> None:
     """Everything drawn once a study's runs have finished."""
     st.subheader("Results")
     summary(recs)
+    st.subheader("Without target labels: would you have known?")
+    without_labels(recs)
     curves(recs)
     st.subheader("Embeddings over epochs")
     embeddings(recs)
@@ -158,6 +195,14 @@ def results(recs: Sequence[RunRecord]) -> None:
 
 def recorded() -> None:
     """The reproduction numbers recorded with the CLI (assets/results), with their command."""
+    if study := cs.recorded_study():
+        with st.container(border=True):
+            st.markdown(f"**Which label-free criterion to trust**: recorded {study['date']} with "
+                        f"`{study['command']}` ({study['wall_seconds'] / 60:.1f} min on {study['machine']}): "
+                        f"{len(cs.CANDIDATES)} candidates on each of {len(study['pairs'])} source → target "
+                        "pairs whose targets have labels, each criterion's ranking against true target accuracy.")
+            st.markdown(cs.markdown_table(study["overall"]))
+            st.markdown(f"Best by mean tau: **{CRITERIA.get(study['best']).title}**.")
     for rec in da.recorded_results():
         with st.container(border=True):
             st.markdown(f"**{rec['title']}** — recorded {rec['date']} with `{rec['command']}` "

@@ -15,6 +15,7 @@ import streamlit as st
 
 from tlcore.data import made
 from tlcore.preview import label_budget
+from ui.downloads import prepared_download
 from ui.state import md_escape, update_setup
 
 K = "dm_"  # widget-key prefix of this section
@@ -281,10 +282,10 @@ def _finish(draft: made.Draft) -> None:
               help="Turns these images into a dataset, like an uploaded zip, and makes it the "
                    "source.")
     if not problems:
-        c2.download_button("Download as zip of class folders", lambda: made.export_zip(
-                               made.load_draft(draft.id)),  # built on click, not every rerun
-                           file_name=made.zip_filename(draft), mime="application/zip",
-                           key=f"{K}export", icon=":material/download:", on_click="ignore")
+        prepared_download(c2, "Download as zip of class folders",
+                          lambda: made.export_zip(made.load_draft(draft.id)), made.zip_filename(draft),
+                          "application/zip", key=f"{K}export", version=draft.updated,
+                          prepare="Prepare a zip of class folders")
     _show("build")
     if draft.builds:
         last = draft.builds[-1]

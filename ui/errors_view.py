@@ -28,6 +28,7 @@ from tlcore.errors import (
 )
 from tlcore.pretrained_features import picture
 from tlcore.runs import RunRecord
+from ui.downloads import prepared_download
 from ui.store import get_store, submit
 
 SHOW = 24  # thumbnails in a cell's gallery
@@ -188,9 +189,9 @@ def model_download(col, rec: RunRecord) -> None:
     fmt = col.radio("Model format", list(MODEL_FILES), format_func=lambda f: FORMATS.get(f, f),
                     horizontal=True, key="err_export_fmt",
                     help="Of the run picked for the confusion matrices above.")
-    col.download_button(
-        f"Download model ({FORMATS.get(fmt, fmt)}, zip)", lambda: export_zip(store, rec.id, fmt)[1],
-        f"transfer-lab-{rec.id}-{fmt}.zip",  # the name export_zip gives it
-        "application/zip", icon=":material/download:", key="err_export", on_click="ignore",
-        help="The model file and its model card; exported on the server when you click "
-             "(a few seconds).")
+    what = f"model ({FORMATS.get(fmt, fmt)}, zip)"
+    prepared_download(col, f"Download {what}", lambda: export_zip(store, rec.id, fmt)[1],
+                      f"transfer-lab-{rec.id}-{fmt}.zip",  # the name export_zip gives it
+                      "application/zip", key=f"err_export_{fmt}",
+                      version=str(rec.provenance.get("model", {}).get("sha256")), prepare=f"Prepare {what}",
+                      help="The model file and its model card, exported on the server (a few seconds).")

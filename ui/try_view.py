@@ -19,6 +19,7 @@ from tlcore.config import RunConfig
 from tlcore.names import domain_label
 from tlcore.runs import RunRecord, Store
 from tlcore.strategies import title as strategy_title
+from ui.downloads import prepared_download
 from ui.state import md_escape
 from ui.store import get_store, submit
 
@@ -205,11 +206,10 @@ def downloads(rec: RunRecord) -> None:
     root, sha = str(get_store().root), model_sha(rec)
     c1, c2 = st.columns(2)
     for col, fmt, label in ((c1, "onnx", "ONNX"), (c2, "torchscript", "TorchScript")):
-        col.download_button(label, lambda fmt=fmt: _export(root, rec.id, sha, fmt),
-                            f"transfer-lab-{rec.id}-{fmt}.zip", "application/zip",
-                            icon=":material/download:", key=f"try_dl_{fmt}_{rec.id}", on_click="ignore",
-                            help=f"This run's network as {label}, zipped with a model card (classes, "
-                                 "preprocessing, provenance). Built when you click.")
+        prepared_download(col, label, lambda fmt=fmt: _export(root, rec.id, sha, fmt),
+                          f"transfer-lab-{rec.id}-{fmt}.zip", "application/zip", key=f"try_dl_{fmt}_{rec.id}",
+                          version=sha, help=f"This run's network as {label}, zipped with a model card "
+                                            "(classes, preprocessing, provenance).")
 
 
 def no_model(rec: RunRecord, why: str) -> None:

@@ -34,14 +34,17 @@ class AdaptationStrategy(Strategy):
     def phase(self, groups, cfg, epoch):
         return Phase(frozenset(groups))
 
-    def build_aux(self, feature_dim: int, cfg: RunConfig) -> nn.Module | None:
-        """Extra trainable modules (e.g. DANN's domain discriminator), trained at ``cfg.lr``."""
+    def build_aux(self, net: nn.Module, cfg: RunConfig) -> nn.Module | None:
+        """Extra trainable modules (e.g. DANN's domain discriminator), trained at ``cfg.lr``;
+        ``net`` has its new head (``net.feature_dim``, ``net.head.out_features``)."""
         return None
 
-    def adapt_loss(self, aux: nn.Module | None, fs: torch.Tensor, ft: torch.Tensor, progress: float,
-                   cfg: RunConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    def adapt_loss(self, ctx: StepContext, fs: torch.Tensor, ft: torch.Tensor, logits_s: torch.Tensor
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
         """The term added to the source loss. ``fs``/``ft``: source / target features
-        ``[B, D]`` of one step; ``progress`` in [0, 1]. Returns the loss and per-step numbers."""
+        ``[B, D]`` of one step, ``logits_s`` the source's class logits (a method that needs the
+        target's takes ``ctx.net.head(ft)``); ``ctx.aux``, ``ctx.progress`` (in [0, 1]) and
+        ``ctx.cfg`` as the step has them. Returns the loss and per-step numbers."""
         raise NotImplementedError
 
     def setup(self, ctx: StepContext, data) -> None:
@@ -51,7 +54,7 @@ class AdaptationStrategy(Strategy):
     def start(self, ctx: StepContext, pool: torch.Tensor) -> None:
         """Build the extra modules and keep ``pool`` (uint8 target images) to draw batches from
         (the run-time estimate calls this with stand-in images)."""
-        ctx.aux = self.build_aux(ctx.net.feature_dim, ctx.cfg)
+        ctx.aux = self.build_aux(ctx.net, ctx.cfg)
         if ctx.aux is not None:
             ctx.aux.to(ctx.device)
         ctx.target_pool = pool
@@ -73,5 +76,5 @@ class AdaptationStrategy(Strategy):
         feats = net.forward_features(torch.cat([xb, self.target_batch(ctx, len(xb))]), ctx.k)
         fs, ft = feats[:len(xb)], feats[len(xb):]
         logits = net.head(fs)
-        extra, stats = self.adapt_loss(ctx.aux, fs, ft, ctx.progress, ctx.cfg)
+        extra, stats = self.adapt_loss(ctx, fs, ft, logits)
         return F.cross_entropy(logits, yb) + extra, logits, stats

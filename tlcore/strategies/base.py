@@ -84,6 +84,10 @@ class Strategy:
         logits = ctx.net.head(ctx.net.forward_features(xb, ctx.k))
         return F.cross_entropy(logits, yb), logits, {}
 
+    def before_target(self, ctx: StepContext, data) -> None:
+        """After training and the source test scores, before the target's: a last change for
+        the target (AdaBN re-estimates BatchNorm statistics there). ``data``: the ``RunData``."""
+
     def weights(self, cfg: RunConfig) -> str | None:
         return cfg.weights if self.pretrained else "none"
 

@@ -23,8 +23,8 @@ class CORAL(AdaptationStrategy):
              Knob("coral_weight", "float", 1.0, 0.0, 100.0, "weight of the covariance-matching loss",
                   label="CORAL weight"))
 
-    def adapt_loss(self, aux, fs, ft, progress, cfg):
-        loss = coral(fs, ft) * self.value(cfg, "coral_weight")
+    def adapt_loss(self, ctx, fs, ft, logits_s):
+        loss = coral(fs, ft) * self.value(ctx.cfg, "coral_weight")
         return loss, {"coral_loss": float(loss.detach())}
 
 

@@ -14,6 +14,10 @@ from .knobs import Knob
 DANN_WEIGHT = 0.3
 
 
+DISC_HIDDEN = Knob("disc_hidden", "int", 256, 8, 4096, "hidden units of the domain discriminator",
+                   label="Discriminator width")
+
+
 class DANN(AdaptationStrategy):
     """Ganin et al. 2016: a domain discriminator behind a gradient reversal layer; the
     reversal strength follows ``2 / (1 + exp(-10 p)) - 1`` times ``dann_weight``."""
@@ -21,14 +25,14 @@ class DANN(AdaptationStrategy):
     knobs = (*AdaptationStrategy.knobs,
              Knob("dann_weight", "float", DANN_WEIGHT, 0.0, 10.0,
                   "scale of the reversed gradient (Ganin's schedule times this)", label="DANN strength (λ scale)"),
-             Knob("disc_hidden", "int", 256, 8, 4096, "hidden units of the domain discriminator",
-                  label="Discriminator width"))
+             DISC_HIDDEN)
 
-    def build_aux(self, feature_dim, cfg):
-        return DomainDiscriminator(feature_dim, hidden=self.value(cfg, "disc_hidden"))
+    def build_aux(self, net, cfg):
+        return DomainDiscriminator(net.feature_dim, hidden=self.value(cfg, "disc_hidden"))
 
-    def adapt_loss(self, aux, fs, ft, progress, cfg):
-        lambd = ganin_lambda(progress) * self.value(cfg, "dann_weight")
+    def adapt_loss(self, ctx, fs, ft, logits_s):
+        lambd = ganin_lambda(ctx.progress) * self.value(ctx.cfg, "dann_weight")
+        aux = ctx.aux
         aux.lambd = lambd
         logits = aux(torch.cat([fs, ft]))
         domain = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))]).to(logits.device)

@@ -1,0 +1,180 @@
+"""How well each label-free criterion picks an adaptation run, measured where target labels
+do exist (issue #16's study).
+
+For every pair in ``PAIRS`` the same small grid of candidates (``CANDIDATES``: source-only,
+DANN at three strengths, CDAN+E, Deep CORAL, MCC, AdaBN) is trained once. Each criterion
+(``tlcore.transfer.criteria``) then ranks the pair's runs without looking at a target
+label, and the true target accuracy says how good that ranking was:
+
+- ``tau``: Kendall's tau between the criterion (oriented so higher = predicted better) and
+  target accuracy, per pair;
+- ``hit``: whether the run the criterion picks is within ``HIT_POINTS`` of the best;
+- ``regret_vs_source``: the picked run's target accuracy minus source-only's (what a user
+  who trusted the criterion gained or lost over not adapting).
+
+``best_criterion`` reads a recorded study and names the criterion with the highest mean
+tau; the Domain adaptation page judges a user's runs by it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tlcore.config import RunConfig
+from tlcore.runs import RunRecord
+from tlcore.strategies import STRATEGIES
+from tlcore.transfer.criteria import CRITERIA
+from tlcore.transfer.scores import kendall_tau
+
+HIT_POINTS = 0.02
+
+# Pairs whose target has labels (so the criteria can be checked): real domain changes and
+# synthetic shifts of several kinds and severities.
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("mnist", "mnist_m"), ("synth_digits", "mnist"), ("mnist", "synth_digits"), ("synth_digits", "mnist_m"),
+    ("mnist", "mnist:rotate=3"), ("mnist", "mnist:invert=3"), ("mnist", "mnist:colour=4,invert=2"),
+    ("mnist", "mnist:scale=4"), ("mnist", "mnist:noise=4"),
+)
+
+# (strategy, its settings): what an "which adaptation, how strong?" search would try
+CANDIDATES: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
+    ("source_only", ()), ("dann", (("dann_weight", 0.1),)), ("dann", ()), ("dann", (("dann_weight", 1.0),)),
+    ("cdan", ()), ("coral", ()), ("mcc", ()), ("adabn", ()),
+)
+
+BASE = RunConfig(backbone="lab_synth_digits", dataset="mnist", target="mnist_m", strategy="source_only",
+                 labels_per_class=50, val_per_class=10, test_per_class=30, epochs=5, batch_size=64,
+                 lr=1e-3, backbone_lr_mult=1.0, extra=(("target_pool_max", 3000.0),))
+
+
+def study_configs(base: RunConfig = BASE, pairs: Sequence[tuple[str, str]] = PAIRS,
+                  seed: int = 0) -> list[RunConfig]:
+    """Every candidate on every pair (each run keeps only its own strategy's settings)."""
+    out = []
+    for src, tgt in pairs:
+        for name, settings in CANDIDATES:
+            cfg = base.replace(dataset=src, target=tgt, seed=seed, extra=tuple(sorted((*base.extra, *settings))))
+            out.append(STRATEGIES.get(name).own_settings(cfg))
+    return out
+
+
+def label(cfg: RunConfig) -> str:
+    """A candidate as a person reads it: ``DANN (dann_weight 1)``."""
+    own = ", ".join(f"{k} {v:g}" for k, v in cfg.extra if k != "target_pool_max")
+    return STRATEGIES.get(cfg.strategy).title + (f" ({own})" if own else "")
+
+
+@dataclass
+class PairResult:
+    source: str
+    target: str
+    runs: list[dict]  # label, strategy, target_accuracy, criteria
+    tau: dict[str, float]
+    picked: dict[str, str]  # criterion -> the label of the run it picks
+    hit: dict[str, bool]
+    regret_vs_source: dict[str, float]
+    best: str  # the label of the run with the best target accuracy
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def oriented(name: str, value: float) -> float:
+    """A criterion's value with higher = predicted better."""
+    return value if CRITERIA.get(name).higher_is_better else -value
+
+
+def summarise_pair(recs: Sequence[RunRecord]) -> PairResult:
+    """One pair's runs (finished, with criteria) judged by every criterion."""
+    runs = [{"label": label(r.config), "strategy": r.config.strategy,
+             "target_accuracy": r.metrics["target_accuracy"], "criteria": r.metrics["criteria"]} for r in recs]
+    acc = [r["target_accuracy"] for r in runs]
+    best = max(acc)
+    source = next((r["target_accuracy"] for r in runs if r["strategy"] == "source_only"), math.nan)
+    tau, picked, hit, regret = {}, {}, {}, {}
+    for c in CRITERIA.names():
+        score = [oriented(c, r["criteria"][c]) for r in runs]
+        tau[c] = kendall_tau(score, acc)
+        i = max(range(len(runs)), key=lambda j: score[j])
+        picked[c], hit[c] = runs[i]["label"], acc[i] >= best - HIT_POINTS
+        regret[c] = acc[i] - source
+    return PairResult(recs[0].config.dataset, recs[0].config.target, runs, tau, picked, hit, regret,
+                      runs[acc.index(best)]["label"])
+
+
+def summarise(recs: Sequence[RunRecord]) -> tuple[list[PairResult], dict[str, dict]]:
+    """Per pair, then per criterion over pairs: mean tau, hit rate, worst and mean regret."""
+    by_pair: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in recs:
+        if r.status == "done" and "criteria" in r.metrics:
+            by_pair.setdefault((r.config.dataset, r.config.target), []).append(r)
+    pairs = [summarise_pair(rs) for rs in by_pair.values() if len(rs) > 1]
+    overall = {}
+    for c in CRITERIA.names():
+        taus = [p.tau[c] for p in pairs if not math.isnan(p.tau[c])]
+        overall[c] = {"title": CRITERIA.get(c).title,
+                      "mean_tau": statistics.fmean(taus) if taus else math.nan,
+                      "hit_rate": statistics.fmean(p.hit[c] for p in pairs) if pairs else math.nan,
+                      "worst_vs_source": min((p.regret_vs_source[c] for p in pairs), default=math.nan),
+                      "mean_vs_source": statistics.fmean(p.regret_vs_source[c] for p in pairs) if pairs else math.nan}
+    return pairs, overall
+
+
+def best_criterion(overall: dict[str, dict]) -> str:
+    """The criterion with the highest mean tau (ties: the better hit rate)."""
+    def key(c: str) -> tuple[float, float]:  # an undefined tau (a constant criterion) ranks last
+        tau, hit = overall[c]["mean_tau"], overall[c]["hit_rate"]
+        return (-math.inf if math.isnan(tau) else tau, -math.inf if math.isnan(hit) else hit)
+
+    return max(overall, key=key)
+
+
+def markdown_table(overall: dict[str, dict]) -> str:
+    lines = ["| criterion | mean Kendall tau | picks within 2 points of the best | mean vs source-only | "
+             "worst vs source-only |", "|---|---|---|---|---|"]
+    for o in overall.values():
+        lines.append(f"| {o['title']} | {o['mean_tau']:.2f} | {o['hit_rate']:.0%} | "
+                     f"{o['mean_vs_source'] * 100:+.1f} pts | {o['worst_vs_source'] * 100:+.1f} pts |")
+    return "\n".join(lines)
+
+
+RECORD = "criteria_study.json"  # in assets/results, written by `tlcore criteria --record`
+
+
+def recorded_study() -> dict | None:
+    """The recorded study (``tlcore criteria --record assets/results/criteria_study.json``)."""
+    import json
+
+    from tlcore.transfer.adapt_study import results_dir
+
+    path = results_dir() / RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+@dataclass
+class Judgement:
+    """What a criterion says about one study's methods, without target labels."""
+
+    criterion: str
+    picked: str  # the method the criterion ranks first
+    worse: list[str]  # methods it says did worse on the target than source-only
+    values: dict[str, float]  # method -> mean criterion value over its runs
+
+
+def judge(recs: Sequence[RunRecord], criterion: str) -> Judgement | None:
+    """Rank one study's adaptation methods by ``criterion`` (mean over seeds); None
+    without a finished source-only run to compare with."""
+    done = [r for r in recs if r.status == "done" and "criteria" in r.metrics
+            and not STRATEGIES.get(r.config.strategy).train_on_target]  # the oracle used target labels
+    values: dict[str, list[float]] = {}
+    for r in done:
+        values.setdefault(r.config.strategy, []).append(r.metrics["criteria"][criterion])
+    if "source_only" not in values:
+        return None
+    mean = {m: statistics.fmean(v) for m, v in values.items()}
+    base = oriented(criterion, mean["source_only"])
+    worse = [m for m in mean if m != "source_only" and oriented(criterion, mean[m]) < base]
+    return Judgement(criterion, max(mean, key=lambda m: oriented(criterion, mean[m])), worse, mean)
