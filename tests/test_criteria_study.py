@@ -40,7 +40,8 @@ def test_overall_summary_and_best_criterion():
     pairs, overall = cs.summarise(PAIR + other)
     assert len(pairs) == 2
     assert overall["dev"]["mean_tau"] == pytest.approx(1.0) and overall["dev"]["hit_rate"] == 1.0
-    assert cs.best_criterion(overall) == "dev"
+    assert cs.best_criterion(overall) == "dev"  # its picks gained most and never lost to source-only
+    assert overall["snd"]["worst_vs_source"] == pytest.approx(-0.10)  # SND's pick lost: not trusted
     assert "| DEV | 1.00 | 100% |" in cs.markdown_table(overall)
 
 
@@ -58,3 +59,46 @@ def test_study_grid_gives_each_candidate_its_own_settings():
     assert src.extra == ()  # source-only has no target pool to cap
     for c in cfgs:
         STRATEGIES.get(c.strategy).check(c)
+
+
+def test_auto_picks_by_the_criterion_and_says_why():
+    choice = cs.auto_pick(PAIR, "dev")
+    assert choice.picked.config.strategy == "dann" and choice.picked.config.extra == ()
+    assert "lowest DEV" in choice.why and "reads no target label" in choice.why
+    only_source_wins = [PAIR[0], PAIR[2]]
+    assert "keeping source-only" in cs.auto_pick(only_source_wins, "dev").why
+    with pytest.raises(ValueError, match="source-only run"):
+        cs.auto_pick(PAIR[1:], "dev")
+
+
+def test_auto_trains_every_candidate_on_the_users_pair():
+    cfgs = cs.auto_configs(RunConfig(dataset="digits", target="digits:rotate=2", epochs=3))
+    assert {(c.dataset, c.target, c.epochs) for c in cfgs} == {("digits", "digits:rotate=2", 3)}
+    assert len(cfgs) == len(cs.CANDIDATES)
+    with pytest.raises(ValueError, match="needs a target"):
+        cs.auto_configs(RunConfig(dataset="digits"))
+
+
+@pytest.mark.slow
+def test_cli_auto_trains_the_candidates_and_reports_its_pick(tmp_path, capsys, one_thread):
+    import json
+
+    from tlcore.cli import main
+
+    rc = main(["run", "--strategy", "auto", "--backbone", "lab_mnist", "--dataset", "digits",
+               "--target", "digits:rotate=3", "--labels-per-class", "5", "--val-per-class", "5",
+               "--test-per-class", "10", "--epochs", "1", "--store", str(tmp_path), "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert len(out["candidates"]) == len(cs.CANDIDATES) and all(c["status"] == "done" for c in out["candidates"])
+    crit = out["criterion"]
+    values = [c["criteria"][crit] for c in out["candidates"]]
+    picked = next(c for c in out["candidates"] if c["run_id"] == out["picked"]["run_id"])
+    assert cs.oriented(crit, picked["criteria"][crit]) == max(cs.oriented(crit, v) for v in values)
+    assert out["why"]
+
+
+def test_near_best_counts_pairs_within_two_points():
+    study = {"pairs": [{"runs": [{"label": "AdaBN", "target_accuracy": 0.59}, {"label": "DANN", "target_accuracy": 0.6}]},
+                       {"runs": [{"label": "AdaBN", "target_accuracy": 0.5}, {"label": "DANN", "target_accuracy": 0.6}]}]}
+    assert cs.near_best(study, "AdaBN") == 1 and cs.near_best(study, "DANN") == 2 and cs.near_best(study, "MCC") == 0

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from tlcore.cli_common import open_store, print_out, run_stored
+from tlcore.cli_common import open_store, print_out, run_grid, run_stored
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -33,7 +33,36 @@ def _config_from_args(args: argparse.Namespace):
     return cfg
 
 
+def cmd_auto(args: argparse.Namespace) -> int:
+    """``--strategy auto``: train the adaptation candidates on the pair, pick one by the
+    label-free criterion the recorded study trusts, say which and why."""
+    from tlcore.transfer import criteria_study as cs
+
+    args.strategy = "source_only"  # the shared settings; each candidate then keeps its own
+    cfgs = cs.auto_configs(_config_from_args(args))
+    recs = run_grid(open_store(args), cfgs, args, lambda c: f"auto: {cs.label(c)}")
+    choice = cs.auto_pick(recs)
+    rec = choice.picked
+    out = {"picked": {"run_id": rec.id, "label": cs.label(rec.config), "config": rec.config.to_dict(),
+                      "metrics": {k: v for k, v in rec.metrics.items() if k.endswith(("accuracy", "loss"))}},
+           "criterion": choice.criterion, "why": choice.why,
+           "candidates": [{"run_id": r.id, "label": cs.label(r.config), "status": r.status,
+                           "criteria": r.metrics.get("criteria")} for r in recs]}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"auto picked {out['picked']['label']} (run {rec.id}). {choice.why}")
+        m = out["picked"]["metrics"]
+        if "target_accuracy" in m:  # known only because this target happens to have labels
+            print(f"  target accuracy {m['target_accuracy']:.4f} (the pick did not read it)")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from tlcore.transfer.criteria_study import AUTO
+
+    if args.strategy == AUTO:
+        return cmd_auto(args)
     cfg = _config_from_args(args)
     rec, queued = run_stored(open_store(args), cfg, args.rerun, args.quiet)
     rid = rec.id
@@ -67,7 +96,9 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--size", type=int, default=None, help="input size in pixels (default: the backbone's)")
     s.add_argument("--dataset", default=d.dataset, help="source: name, name:shift=severity, or folder/zip path")
     s.add_argument("--target", default=None, help="optional target domain, same forms as --dataset")
-    s.add_argument("--strategy", default=d.strategy, help="tlcore strategies lists them")
+    s.add_argument("--strategy", default=d.strategy,
+                   help="tlcore strategies lists them; 'auto' (with --target) trains the adaptation "
+                        "candidates and picks one by a label-free criterion")
     s.add_argument("--epochs", type=int, default=d.epochs)
     s.add_argument("--labels-per-class", type=int, default=d.labels_per_class, help="label budget k; 0 = all")
     s.add_argument("--val-per-class", type=int, default=d.val_per_class)
