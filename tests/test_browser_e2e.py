@@ -115,24 +115,27 @@ def test_two_sessions_share_one_store_without_mixing(tmp_path):
 
 
 def test_domain_adaptation_page_runs_a_study_and_draws_it(tmp_path):
-    """The Domain adaptation page on a small shifted digits pair from a link: run the four
-    methods, then the summary, the curves and the embeddings over epochs appear."""
+    """The Domain adaptation page on a small shifted digits pair from a link: run every
+    method, then the summary, what the label-free criteria say, the curves and the
+    embeddings over epochs appear."""
     from urllib.parse import urlencode
 
     from tests.page_helpers import PAIR
+    from tlcore.transfer.adapt_study import METHODS
     from tlcore.urlstate import config_to_params
 
     with streamlit_server(tmp_path / "data") as url, browser_page() as page:
         page.goto(f"{url}/adapt?{urlencode(config_to_params(PAIR))}")
         page.get_by_role("heading", name="Domain adaptation").wait_for(timeout=60_000)
         wait_idle(page)
-        page.get_by_role("button", name=re.compile(r"Run 4 runs")).click()
+        page.get_by_role("button", name=f"Run {len(METHODS)} runs").click()
         page.get_by_text("Embeddings over epochs").wait_for(timeout=480_000)
         wait_idle(page, timeout=240_000)
         assert not page.get_by_test_id("stException").count()
         page.wait_for_function(
-            """() => ["Source only", "DANN", "Deep CORAL", "Target oracle", "target accuracy",
-                      "domain discriminator accuracy"].every(n => document.body.innerText.includes(n))""",
+            """() => ["Source only", "AdaBN", "DANN", "CDAN+E", "Deep CORAL", "MCC", "Target oracle",
+                      "target accuracy", "domain discriminator accuracy", "Without target labels",
+                      "DEV"].every(n => document.body.innerText.includes(n))""",
             timeout=60_000)
         page.get_by_text(re.compile(r"Source only · epoch \d")).first.wait_for(timeout=240_000)
         assert page.locator(".js-plotly-plot").count() >= 4
