@@ -77,7 +77,14 @@ def test_every_run_with_a_target_keeps_feature_snapshots_per_epoch(results):
 
 def test_study_summary_and_verdict(results):
     from tlcore.runs import RunRecord
-    from tlcore.transfer.adapt_study import gain, markdown_table, study_configs, summarise, verdict
+    from tlcore.transfer.adapt_study import (
+        METHODS,
+        gain,
+        markdown_table,
+        study_configs,
+        summarise,
+        verdict,
+    )
 
     recs = [RunRecord(r.config.run_id(), r.config, r.status, 0.0, 0.0, 1.0, "", r.metrics, {}, r.seconds, None,
                       r.history) for r in results.values()]
@@ -94,8 +101,8 @@ def test_study_summary_and_verdict(results):
     assert abs(g["gap_closed"] - expect / 100 / span) < 1e-9
     assert "DANN" in verdict(rows) and "CORAL" in verdict(rows)
     assert markdown_table(rows).count("\n") == 1 + len(rows)
-    cfgs = study_configs(PAIR, seeds=(0, 1))
-    assert len(cfgs) == 8 and len({c.run_id() for c in cfgs}) == 8
+    cfgs = study_configs(PAIR, seeds=(0, 1))  # every registered adaptation method, two seeds
+    assert len(cfgs) == 2 * len(METHODS) and len({c.run_id() for c in cfgs}) == len(cfgs)
     with pytest.raises(ValueError, match="target"):
         study_configs(PAIR.replace(target=None))
 
