@@ -78,13 +78,16 @@ def test_clicking_a_cell_shows_its_images(tmp_path):
         heading = f"{cm[t, p]} image{plural} of class {names[t]} predicted as {names[p]}"
         page.get_by_text(heading).wait_for(timeout=60_000)
         wait_idle(page)
-        page.wait_for_function(
-            """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
-                     .every(i => i.complete && i.naturalWidth > 0)""", timeout=30_000)
-        every = _thumbnails(page)
         n = min(cm[t, p], 24)
-        thumbs, top = every[:n], every[n:]
         wrong = int(cm.sum() - np.trace(cm))
+        # the heading can draw before the galleries below it (under load, by seconds): wait
+        # until both galleries are there and loaded, then count them exactly
+        page.wait_for_function(
+            """want => { const im = [...document.querySelectorAll('[data-testid="stImage"] img')];
+                         return im.length >= want && im.every(i => i.complete && i.naturalWidth > 0); }""",
+            arg=int(n + min(wrong, 12)), timeout=60_000)
+        every = _thumbnails(page)
+        thumbs, top = every[:n], every[n:]
         assert len(top) == min(wrong, 12), every
         assert all(th["caption"].startswith(f"true {names[t]} (") and f"→ {names[p]} (" in
                    th["caption"] for th in thumbs), thumbs
