@@ -23,23 +23,52 @@ def classic_comparison(base: RunConfig) -> list[RunConfig]:
     return [base.replace(strategy=s) for s in CLASSIC]
 
 
+KNOB = "extra:"  # varying_fields' name for one strategy setting that differs: "extra:dann_weight"
+
+
+def _declares(cfg: RunConfig, name: str) -> bool:
+    from tlcore.strategies import STRATEGIES
+
+    return cfg.strategy in STRATEGIES and any(k.name == name for k in STRATEGIES.get(cfg.strategy).knobs)
+
+
 def label(cfg: RunConfig, vary: Sequence[str] = ("strategy",)) -> str:
-    """A short legend label naming the fields that differ between the runs compared."""
+    """A short legend label naming the fields that differ between the runs compared (a
+    strategy setting by its name, and only for runs whose strategy has it)."""
+    from tlcore.strategies import all_knobs
+
     parts = []
     for f in vary:
-        v = getattr(cfg, f)
         if f == "strategy":
-            parts.append(strategy_title(v))
+            parts.append(strategy_title(cfg.strategy))
+        elif f.startswith(KNOB):
+            name = f[len(KNOB):]
+            if _declares(cfg, name):
+                parts.append(f"{all_knobs()[name].title} {all_knobs()[name].raw(cfg):g}")
         else:
-            parts.append(f"{f}={v}")
+            parts.append(f"{f}={getattr(cfg, f)}")
     return ", ".join(parts) or cfg.strategy
 
 
 def varying_fields(cfgs: Sequence[RunConfig], ignore: Sequence[str] = ("seed",)) -> list[str]:
+    """The config fields that differ between ``cfgs``. ``extra`` is split into the settings
+    that differ among the runs whose strategy declares them (``KNOB + name``): a DANN
+    strength that differs between DANN runs is named, a target pool shared by every
+    adaptation run (and absent from source-only's config) is not."""
     if not cfgs:
         return []
     dicts = [c.to_dict() for c in cfgs]
-    return [k for k in dicts[0] if k not in ignore and any(d[k] != dicts[0][k] for d in dicts)]
+    out = [k for k in dicts[0] if k not in ignore and any(d[k] != dicts[0][k] for d in dicts)]
+    if "extra" in out:
+        from tlcore.strategies import all_knobs
+
+        knobs = all_knobs()
+        names = sorted({n for c in cfgs for n, _ in c.extra if n in knobs})
+        differ = [KNOB + n for n in names if len({knobs[n].raw(c) for c in cfgs if _declares(c, n)}) > 1]
+        out = [k for k in out if k != "extra"]
+        at = out.index("strategy") + 1 if "strategy" in out else len(out)
+        out[at:at] = differ  # right after the strategy, which they qualify
+    return out
 
 
 @dataclass
