@@ -9,7 +9,9 @@ from tlcore.presets import setting
 from tlcore.strategies import STRATEGIES, title
 from tlcore.strategies.knobs import with_value
 from tlcore.transfer import adapt_study as da
+from tlcore.transfer import criteria_study as cs
 from ui import adapt_view as view
+from ui.pairs import pair_check
 from ui.pickers import dataset_options, domain_picker, show_errors
 from ui.presets import preset_button
 from ui.runview import live
@@ -58,21 +60,36 @@ weight = c4.select_slider("DANN strength (λ scale)", sorted({0.1, 0.3, 1.0, 3.0
                           value=weight_now, key="da_weight",
                           help="Multiplies Ganin's schedule 2/(1+exp(-10p))-1 of the reversed gradient.")
 # the default is left out of the config, so run ids match runs made without the knob
-cfg = with_value(cfg, weight_knob, weight).replace(epochs=epochs)
+cfg = view.own_folders(with_value(cfg, weight_knob, weight).replace(epochs=epochs))
 st.caption(f"Backbone `{cfg.backbone}`, {cfg.labels_per_class or 'all'} labels per class, batch "
            f"{cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g} (change these on the Model and Train pages).")
+ok = pair_check(cfg)
 
 configs = da.study_configs(cfg, methods, seeds) if methods and seeds else []
-if st.button(f"Run {len(configs)} runs", type="primary", disabled=not configs, icon=":material/play_arrow:",
+if st.button(f"Run {len(configs)} runs", type="primary", disabled=not configs or not ok, icon=":material/play_arrow:",
              key="da_run"):
     set_setup(cfg.replace(strategy="dann"))
     st.session_state["da_ids"] = submit(configs)
 ids = st.session_state.get("da_ids") or stored_ids(configs)
 if ids:
     live(ids, key="da", metric="target_acc", on_done=view.results)
-else:
+elif ok:
     st.caption("No runs for this setting yet: press Run. Finished runs are stored, so they come back "
                "when you return to this setting.")
+
+st.subheader("Or let auto pick, without target labels")
+auto = cs.auto_configs(cfg)
+st.markdown(f"**auto** trains {len(cs.CANDIDATES)} candidates on seed {cfg.seed} (source only, DANN at three "
+            "strengths, CDAN+E, Deep CORAL, MCC and AdaBN) with the settings above, then keeps the one the "
+            "criterion trusted by the recorded study ranks first. It reads no target label: what you can "
+            "do when your target has none. Each candidate is a full run of these settings, so it takes "
+            f"about {len(cs.CANDIDATES)} times as long as one. (`tlcore run --strategy auto` on the command line.)")
+if st.button(f"Let auto pick ({len(auto)} runs)", disabled=not ok, icon=":material/auto_awesome:",
+             key="da_auto_run"):
+    st.session_state["da_auto_ids"] = submit(auto)
+want = [c.run_id() for c in auto]  # shown once all are queued or stored: a pick among some would mislead
+if want and (st.session_state.get("da_auto_ids") == want or len(stored_ids(auto)) == len(want)):
+    live(want, key="da_auto", metric="target_acc", on_done=view.auto_result)
 
 st.subheader("Reproduction in miniature")
 st.markdown("Recorded with the command shown, on the machine shown; the same command reruns them "

@@ -13,6 +13,7 @@ from tlcore.preview import run_budget
 from tlcore.strategies import STRATEGIES
 from tlcore.strategies.knobs import with_value
 from ui.knobs import knob_input
+from ui.pairs import pair_check
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
 from ui.store import get_store, submit
@@ -96,7 +97,8 @@ budget = _budget(new.dataset, new.labels_per_class, new.val_per_class, new.test_
 if budget is not None and not budget.fits:
     st.warning(f"Cannot queue: {budget.message[0].lower() + budget.message[1:]}. Change the label budget "
                "on the Data page.", icon=":material/block:")
-if st.button(label, type="primary", disabled=not configs or (budget is not None and not budget.fits),
+pair_ok = pair_check(new)  # a target whose classes are not the source's: said before queueing
+if st.button(label, type="primary", disabled=not configs or not pair_ok or (budget is not None and not budget.fits),
              icon=":material/queue:", key="train_queue"):
     st.session_state["train_ids"] = submit(configs)
     st.toast(f"Queued {len(configs)} runs; stored results are reused at once.")

@@ -122,6 +122,7 @@ def test_domain_adaptation_page_runs_a_study_and_draws_it(tmp_path):
 
     from tests.page_helpers import PAIR
     from tlcore.transfer.adapt_study import METHODS
+    from tlcore.transfer.criteria_study import CANDIDATES
     from tlcore.urlstate import config_to_params
 
     with streamlit_server(tmp_path / "data") as url, browser_page() as page:
@@ -140,6 +141,15 @@ def test_domain_adaptation_page_runs_a_study_and_draws_it(tmp_path):
         page.get_by_text(re.compile(r"Source only · epoch \d")).first.wait_for(timeout=240_000)
         assert page.locator(".js-plotly-plot").count() >= 4
         shot(page, "adapt")
+        # auto reuses the study's runs with the same settings and trains the two other strengths
+        page.get_by_role("button", name=f"Let auto pick ({len(CANDIDATES)} runs)").click()
+        picked = page.get_by_text(re.compile(r"^auto picked "))
+        picked.wait_for(timeout=480_000)
+        wait_idle(page)
+        picked.scroll_into_view_if_needed()
+        assert not page.get_by_test_id("stException").count()
+        assert page.get_by_text(re.compile(r"auto did not read them")).count()
+        shot(page, "adapt_auto")
 
 
 def _slider_to_min(page, label: str) -> None:

@@ -3,6 +3,8 @@ hits and regret, and the page's judgement of a user's study."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tlcore.config import RunConfig
@@ -102,3 +104,56 @@ def test_near_best_counts_pairs_within_two_points():
     study = {"pairs": [{"runs": [{"label": "AdaBN", "target_accuracy": 0.59}, {"label": "DANN", "target_accuracy": 0.6}]},
                        {"runs": [{"label": "AdaBN", "target_accuracy": 0.5}, {"label": "DANN", "target_accuracy": 0.6}]}]}
     assert cs.near_best(study, "AdaBN") == 1 and cs.near_best(study, "DANN") == 2 and cs.near_best(study, "MCC") == 0
+
+
+def test_cli_auto_trains_the_studys_epochs_unless_told(tmp_path, capsys, monkeypatch):
+    """Without --epochs each candidate gets the criteria study's epochs (the protocol its
+    criterion was chosen on), said on stderr with an estimate; --epochs wins."""
+    from tlcore import cli_runs
+    from tlcore.cli import main
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def grid(store, cfgs, args, describe):
+        seen.append(cfgs)
+        raise Stop
+
+    monkeypatch.setattr(cli_runs, "run_grid", grid)
+    args = ["run", "--strategy", "auto", "--backbone", "lab_mnist", "--dataset", "digits", "--target",
+            "digits:rotate=3", "--labels-per-class", "5", "--store", str(tmp_path), "--quiet"]
+    with pytest.raises(Stop):
+        main(args)
+    err = capsys.readouterr().err
+    assert {c.epochs for c in seen[0]} == {cs.BASE.epochs} and len(seen[0]) == len(cs.CANDIDATES)
+    assert f"each candidate trains {cs.BASE.epochs} epochs" in err
+    assert re.search(r"auto: 8 of 8 candidates to train, about \d+ min on this machine \(estimated\)", err)
+    with pytest.raises(Stop):
+        main([*args, "--epochs", "2"])
+    assert {c.epochs for c in seen[1]} == {2} and "each candidate trains" not in capsys.readouterr().err
+
+
+def _pair(name: str, regret: dict[str, float]) -> cs.PairResult:
+    from tlcore.transfer.criteria import CRITERIA
+
+    names = CRITERIA.names()
+    return cs.PairResult("mnist", name, [], {c: 0.1 if c == "snd" else 0.0 for c in names},
+                         {c: f"{c} pick" for c in names}, {c: False for c in names},
+                         {c: regret.get(c, 0.0) for c in names}, "best")
+
+
+def test_held_out_chooses_each_folds_criterion_without_its_pair():
+    """DEV is unsafe in sample (-5 points on the third pair), so the rule trusts SND; left
+    out, the third pair's fold sees DEV only gaining and picks it, and pays on that pair."""
+    pairs = [_pair("a", {"dev": 0.3}), _pair("b", {"snd": 0.1}), _pair("c", {"dev": -0.05})]
+    assert cs.best_criterion(cs.overall_of(pairs)) == "snd"
+    folds = cs.held_out(pairs)
+    assert [f["criterion"] for f in folds] == ["snd", "snd", "dev"]
+    assert [f["vs_source"] for f in folds] == [0.0, 0.1, -0.05]
+    study = {"pairs": [p.to_dict() for p in pairs]}
+    assert cs.held_out_sentence(study) == (
+        "Chosen without the pair it is then tested on (leave one pair out, 3 folds), the rule picks "
+        "SND or DEV; on the left-out pairs those picks gained +1.7 points over source-only on average, "
+        "were better on 1, equal on 1 and worse on 1 (worst -5.0).")

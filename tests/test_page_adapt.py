@@ -14,9 +14,11 @@ import json
 import pytest
 
 from tests.page_helpers import PAIR, open_page
+from tests.test_pairs import NINE, _zip
 from tlcore.config import RunConfig
 from tlcore.strategies import title as title_of
 from tlcore.transfer import adapt_study as da
+from tlcore.transfer import criteria_study as cs
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +28,10 @@ def store_root(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("adapt_runs")
     store = Store(root)
-    for cfg in da.study_configs(PAIR):
+    for cfg in [*da.study_configs(PAIR), *cs.auto_configs(PAIR)]:  # auto adds two DANN strengths
         rid, _ = store.submit(cfg)
-        execute(store, rid)
+        if store.get(rid).status != "done":
+            execute(store, rid)
         assert store.get(rid).status == "done", store.get(rid).message
     return root
 
@@ -109,3 +112,49 @@ def test_without_a_target_the_page_explains_and_offers_the_classic_pair(tmp_path
     assert at.query_params["target"] == "mnist_m"  # the link now carries the pair
     # the preset leaves the user's strategy (and seed) alone: the page's Run sets the methods
     assert at.session_state["tl_setup"] == da.DEFAULT.replace(strategy=RunConfig().strategy)
+
+
+@pytest.mark.slow
+def test_auto_says_what_it_picked_from_the_stored_candidates(store_root, monkeypatch):
+    from tlcore.runs import Store
+
+    at = open_adapt(store_root, monkeypatch, PAIR)
+    store = Store(store_root)
+    choice = cs.auto_pick([store.get(c.run_id()) for c in cs.auto_configs(PAIR)])
+    (picked,) = [s.value for s in at.success if "auto picked" in s.value]
+    assert picked.startswith(f"**auto picked {cs.label(choice.picked.config)}.**") and choice.why in picked
+    assert any(f"{choice.picked.metrics['target_accuracy']:.1%} on the target" in c.value for c in at.caption)
+    assert at.button(key="da_auto_run").label == f"Let auto pick ({len(cs.CANDIDATES)} runs)"
+
+
+def _uploads(root, monkeypatch, *zips) -> list[str]:
+    """``zips`` kept as this data folder's uploads (a link may name only those)."""
+    from pathlib import Path
+
+    from tlcore.preview import ingest_upload
+
+    monkeypatch.setenv("TLAB_DATA_DIR", str(root))
+    return [ingest_upload(Path(z).read_bytes(), Path(z).name)[0] for z in zips]
+
+
+def test_a_pair_without_shared_classes_is_refused_before_queueing(tmp_path, monkeypatch):
+    src, tgt = _uploads(tmp_path / "store", monkeypatch, _zip(tmp_path / "s.zip", NINE, n=12),
+                        _zip(tmp_path / "t.zip", [*NINE[:8], "wolf"], n=12))
+    at = open_adapt(tmp_path / "store", monkeypatch, PAIR.replace(dataset=src, target=tgt))
+    (err,) = [e.value for e in at.error]
+    assert "only the target has 'wolf'" in err
+    assert at.button(key="da_run").disabled and at.button(key="da_auto_run").disabled
+
+
+def test_own_folders_train_on_every_labelled_source_image(tmp_path, monkeypatch):
+    src, tgt = _uploads(tmp_path / "store", monkeypatch, _zip(tmp_path / "s.zip", NINE, n=30, grey=True),
+                        _zip(tmp_path / "t.zip", NINE, n=30, seed=1))
+    at = open_adapt(tmp_path / "store", monkeypatch, PAIR.replace(dataset=src, target=tgt))
+    assert at.toggle(key="da_all_labels").value
+    said = " ".join(c.value for c in at.caption)
+    assert "all 0 " not in said and f"all {9 * (30 - 5 - 20)} labelled source images train" in said
+    assert "Backbone `lab_mnist`, all labels per class" in said
+    assert any("s.zip (upload) is grey" in i.value for i in at.info)  # the mode note, not an error
+    assert not at.button(key="da_run").disabled
+    at.toggle(key="da_all_labels").set_value(False).run()
+    assert "Backbone `lab_mnist`, 5 labels per class" in " ".join(c.value for c in at.caption)

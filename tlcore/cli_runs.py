@@ -18,11 +18,14 @@ def _config_from_args(args: argparse.Namespace):
     from tlcore.strategies.knobs import apply_settings, parse_settings
 
     strategy = STRATEGIES.get(args.strategy)
+    budget_given = args.labels_per_class is not None  # None: not on the command line
+    labels = RunConfig.labels_per_class if not budget_given else (args.labels_per_class or None)
     own_flags = {k.field: getattr(args, k.field) for k in all_knobs().values() if k.field}  # --top-k, ...
     cfg = RunConfig(
         backbone=args.backbone, weights=args.weights, input_size=args.size, dataset=args.dataset,
-        target=args.target, strategy=args.strategy, labels_per_class=args.labels_per_class or None,
-        val_per_class=args.val_per_class, test_per_class=args.test_per_class, epochs=args.epochs,
+        target=args.target, strategy=args.strategy, labels_per_class=labels,
+        val_per_class=args.val_per_class, test_per_class=args.test_per_class,
+        epochs=RunConfig.epochs if args.epochs is None else args.epochs,
         batch_size=args.batch_size, lr=args.lr, backbone_lr_mult=args.backbone_lr_mult,
         weight_decay=args.weight_decay, optimizer=args.optimizer, bn_policy=args.bn_policy,
         trainable_groups=tuple(args.trainable.split(",")) if args.trainable else None,
@@ -30,17 +33,42 @@ def _config_from_args(args: argparse.Namespace):
     )
     cfg = apply_settings(cfg, parse_settings(args.set or ()), [strategy])
     strategy.check(cfg)
-    return cfg
+    return _checked(cfg, budget_given)
+
+
+def _checked(cfg, budget_given: bool):
+    """``cfg`` with the defaults for a user's own folders, said on stderr; a source -> target
+    pair adaptation cannot run on is refused here, before anything is queued."""
+    from tlcore.data.pairs import check_config
+    from tlcore.folder_defaults import folder_defaults
+
+    chosen = folder_defaults(cfg, budget_given=budget_given)
+    check = check_config(chosen.cfg)
+    check.raise_first()
+    for line in (*chosen.said, *check.notes):
+        print(line, file=sys.stderr)
+    return chosen.cfg
 
 
 def cmd_auto(args: argparse.Namespace) -> int:
     """``--strategy auto``: train the adaptation candidates on the pair, pick one by the
     label-free criterion the recorded study trusts, say which and why."""
+    from tlcore.estimate import estimate_seconds
     from tlcore.transfer import criteria_study as cs
 
-    args.strategy = "source_only"  # the shared settings; each candidate then keeps its own
-    cfgs = cs.auto_configs(_config_from_args(args))
-    recs = run_grid(open_store(args), cfgs, args, lambda c: f"auto: {cs.label(c)}")
+    # the shared settings as source-only's; each candidate then keeps its own
+    cfg = _config_from_args(argparse.Namespace(**{**vars(args), "strategy": "source_only"}))
+    if args.epochs is None:  # the protocol the trusted criterion was chosen on
+        cfg = cfg.replace(epochs=cs.BASE.epochs)
+        print(f"auto: each candidate trains {cfg.epochs} epochs, as in the criteria study that chose "
+              "its criterion (--epochs to change).", file=sys.stderr)
+    cfgs = cs.auto_configs(cfg)
+    store = open_store(args)
+    if not args.json and (todo := [c for c in cfgs if store.get(c.run_id(), history=False) is None]):
+        minutes = sum(estimate_seconds(c).seconds for c in todo) / 60
+        print(f"auto: {len(todo)} of {len(cfgs)} candidates to train, about {minutes:.0f} min on this "
+              "machine (estimated).", file=sys.stderr)
+    recs = run_grid(store, cfgs, args, lambda c: f"auto: {cs.label(c)}")
     choice = cs.auto_pick(recs)
     rec = choice.picked
     out = {"picked": {"run_id": rec.id, "label": cs.label(rec.config), "config": rec.config.to_dict(),
@@ -89,6 +117,7 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
     from tlcore.optim import OPTIMIZERS
     from tlcore.strategies import STRATEGIES, all_knobs
     from tlcore.strategies.knobs import settings_help
+    from tlcore.transfer.criteria_study import BASE
 
     d = RunConfig()
     s.add_argument("--backbone", default=d.backbone, help="registered backbone (tlcore list backbones)")
@@ -99,8 +128,11 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--strategy", default=d.strategy,
                    help="tlcore strategies lists them; 'auto' (with --target) trains the adaptation "
                         "candidates and picks one by a label-free criterion")
-    s.add_argument("--epochs", type=int, default=d.epochs)
-    s.add_argument("--labels-per-class", type=int, default=d.labels_per_class, help="label budget k; 0 = all")
+    s.add_argument("--epochs", type=int, default=None,
+                   help=f"default {d.epochs}; with --strategy auto, {BASE.epochs} (the criteria study's)")
+    s.add_argument("--labels-per-class", type=int, default=None,
+                   help=f"label budget k; 0 = all (default {d.labels_per_class}, or all when --dataset and "
+                        "--target are both your own folders)")
     s.add_argument("--val-per-class", type=int, default=d.val_per_class)
     s.add_argument("--test-per-class", type=int, default=d.test_per_class)
     s.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -18,6 +18,7 @@ import torch
 
 from tlcore.config import RunConfig
 from tlcore.data import ImageDataset, Splits, load_domain, parse_domain, stratified_splits
+from tlcore.data.pairs import check_pair
 from tlcore.data.splits import holdout_mask
 from tlcore.names import domain_label
 
@@ -94,10 +95,7 @@ def prepare(cfg: RunConfig) -> RunData:
     data = RunData(source, splits, titles=(domain_label(cfg.dataset), domain_label(cfg.target)))
     if cfg.target:
         target = load_domain(cfg.target, seed=cfg.seed)
-        if target.num_classes != source.num_classes:
-            raise ValueError(f"source {domain_label(cfg.dataset)} has {source.num_classes} classes but "
-                             f"target {domain_label(cfg.target)} has {target.num_classes}; pick domains "
-                             "with the same classes")
+        check_pair(source, target, *data.titles, cfg.test_per_class).raise_first()  # the page's words
         t = stratified_splits(target.labels, labels_per_class=None, val_per_class=0,
                               test_per_class=cfg.test_per_class, seed=0, test_pool=_test_pool(target, cfg.target))
         data.target, data.target_test, data.target_pool = target, t.test, t.train

@@ -13,7 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from tlcore import plots
+from tlcore.config import RunConfig
 from tlcore.embed import fit_map
+from tlcore.folder_defaults import folder_defaults, own_data
 from tlcore.runs import RunRecord
 from tlcore.strategies import title
 from tlcore.transfer import adapt_study as da
@@ -208,6 +210,7 @@ def recorded() -> None:
                         f"**{CRITERIA.get(study['best']).title}**. No criterion ranks all candidates well "
                         f"(mean tau near 0); AdaBN was within 2 points of the best on {cs.near_best(study, 'AdaBN')} "
                         f"of {len(study['pairs'])} pairs.")
+            st.markdown(cs.held_out_sentence(study))
     for rec in da.recorded_results():
         with st.container(border=True):
             st.markdown(f"**{rec['title']}** — recorded {rec['date']} with `{rec['command']}` "
@@ -215,3 +218,35 @@ def recorded() -> None:
             rows = [da.MethodSummary(**r) for r in rec["rows"]]
             st.markdown(da.markdown_table(rows))
             st.markdown(rec["verdict"])
+
+
+def own_folders(cfg: RunConfig) -> RunConfig:
+    """For two user folders: a toggle (on by default) to train on every labelled source
+    image rather than the Data page's budget, and the sentences saying what was chosen."""
+    if not own_data(cfg):
+        return cfg
+    every = st.toggle("Train on every labelled source image", value=True, key="da_all_labels",
+                      help="Your own folders: the labels you have are the data you have. Off: "
+                           f"{cfg.labels_per_class or 'all'} labels per class, the Data page's budget.")
+    chosen = folder_defaults(cfg, budget_given=not every)
+    st.caption(" ".join(chosen.said))
+    return chosen.cfg
+
+
+def auto_result(recs: Sequence[RunRecord]) -> None:
+    """What ``auto`` picked among its finished candidates, and why, in the CLI's words."""
+    try:
+        choice = cs.auto_pick(recs)
+    except ValueError as e:
+        st.error(f"auto could not pick: {e}", icon=":material/error:")
+        return
+    rec = choice.picked
+    st.success(f"**auto picked {cs.label(rec.config)}.** {choice.why}", icon=":material/auto_awesome:")
+    known = [r for r in recs if r.status == "done" and "target_accuracy" in r.metrics]
+    if known and "target_accuracy" in rec.metrics:
+        best = max(known, key=lambda r: r.metrics["target_accuracy"])
+        src = next((r for r in known if r.config.strategy == "source_only"), None)
+        st.caption(f"This target has labels, so the pick can be checked (auto did not read them): "
+                   f"{rec.metrics['target_accuracy']:.1%} on the target"
+                   + (f", source-only {src.metrics['target_accuracy']:.1%}" if src else "")
+                   + f"; the best candidate, {cs.label(best.config)}, scored {best.metrics['target_accuracy']:.1%}.")

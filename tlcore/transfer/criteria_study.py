@@ -19,10 +19,12 @@ runs by it.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tlcore.config import RunConfig
 from tlcore.runs import RunRecord
@@ -113,6 +115,11 @@ def summarise(recs: Sequence[RunRecord]) -> tuple[list[PairResult], dict[str, di
         if r.status == "done" and "criteria" in r.metrics:
             by_pair.setdefault((r.config.dataset, r.config.target), []).append(r)
     pairs = [summarise_pair(rs) for rs in by_pair.values() if len(rs) > 1]
+    return pairs, overall_of(pairs)
+
+
+def overall_of(pairs: Sequence[PairResult]) -> dict[str, dict]:
+    """Per criterion over ``pairs``: mean tau, hit rate, worst and mean regret."""
     overall = {}
     for c in CRITERIA.names():
         taus = [p.tau[c] for p in pairs if not math.isnan(p.tau[c])]
@@ -121,7 +128,7 @@ def summarise(recs: Sequence[RunRecord]) -> tuple[list[PairResult], dict[str, di
                       "hit_rate": statistics.fmean(p.hit[c] for p in pairs) if pairs else math.nan,
                       "worst_vs_source": min((p.regret_vs_source[c] for p in pairs), default=math.nan),
                       "mean_vs_source": statistics.fmean(p.regret_vs_source[c] for p in pairs) if pairs else math.nan}
-    return pairs, overall
+    return overall
 
 
 def best_criterion(overall: dict[str, dict]) -> str:
@@ -144,6 +151,31 @@ def best_criterion(overall: dict[str, dict]) -> str:
     return max(overall, key=key)
 
 
+def held_out(pairs: Sequence[PairResult]) -> list[dict]:
+    """``best_criterion`` tested on pairs it did not see: for each pair, the rule picks a
+    criterion from the other pairs alone, and that criterion's pick on the left-out pair
+    is scored (gain over source-only, and whether it was within ``HIT_POINTS`` of the
+    best). The in-sample choice reuses the pairs it is judged on; this does not."""
+    out = []
+    for i, p in enumerate(pairs):
+        c = best_criterion(overall_of([q for j, q in enumerate(pairs) if j != i]))
+        out.append({"source": p.source, "target": p.target, "criterion": c, "picked": p.picked[c],
+                    "vs_source": p.regret_vs_source[c], "hit": p.hit[c]})
+    return out
+
+
+def held_out_sentence(study: dict) -> str:
+    """``held_out`` of a recorded study, in one sentence."""
+    folds = held_out([PairResult(**p) for p in study["pairs"]])
+    gains = [f["vs_source"] for f in folds]
+    chosen = list(dict.fromkeys(f["criterion"] for f in folds))  # in fold order
+    return (f"Chosen without the pair it is then tested on (leave one pair out, {len(folds)} folds), the "
+            f"rule picks {' or '.join(CRITERIA.get(c).title for c in chosen)}; on the left-out pairs those "
+            f"picks gained {statistics.fmean(gains) * 100:+.1f} points over source-only on average, were better on "
+            f"{sum(g > 0 for g in gains)}, equal on {sum(g == 0 for g in gains)} and worse on "
+            f"{sum(g < 0 for g in gains)} (worst {min(gains) * 100:+.1f}).")
+
+
 def markdown_table(overall: dict[str, dict]) -> str:
     lines = ["| criterion | mean Kendall tau | picks within 2 points of the best | mean vs source-only | "
              "worst vs source-only |", "|---|---|---|---|---|"]
@@ -157,13 +189,20 @@ RECORD = "criteria_study.json"  # in assets/results, written by `tlcore criteria
 
 
 def recorded_study() -> dict | None:
-    """The recorded study (``tlcore criteria --record assets/results/criteria_study.json``)."""
-    import json
-
+    """The recorded study (``tlcore criteria --record assets/results/criteria_study.json``),
+    read once per change of the file (a page rerun asks for it several times). Shared:
+    do not modify it."""
     from tlcore.transfer.adapt_study import results_dir
 
     path = results_dir() / RECORD
-    return json.loads(path.read_text()) if path.is_file() else None
+    return _read(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _read(path: str, stamp: int) -> dict:
+    import json
+
+    return json.loads(Path(path).read_text())
 
 
 @dataclass
