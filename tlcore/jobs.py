@@ -9,12 +9,14 @@ second).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from tlcore.config import RunConfig
@@ -186,26 +188,51 @@ def _estimate(store: Store, cfg: RunConfig, fast_path: bool) -> dict | None:
             "probe_seconds": round(time.perf_counter() - t, 3), "torch_threads": est.details["torch threads"]}
 
 
-def worker_loop(store: Store, idle_exit: float = 300.0, poll: float = 0.5) -> int:
-    """Claim and execute queued runs until none has come for ``idle_exit`` seconds."""
-    done = 0
-    idle_since = time.monotonic()
-    pidfile = store.root / "worker.pid"
-    pidfile.write_text(str(os.getpid()))
+@contextmanager
+def _flock(path: Path, blocking: bool):
+    """An exclusive ``flock`` on ``path`` for the ``with`` block; yields whether it was
+    taken (always, when ``blocking``). Per open file, so it excludes threads of one process
+    as well as other processes, and the kernel drops it when its holder dies."""
+    f = open(path, "a")  # noqa: SIM115 (closed below)
     try:
-        while True:
-            rid = store.claim_next()
-            if rid is None:
-                if time.monotonic() - idle_since > idle_exit:
-                    return done
-                time.sleep(poll)
-                continue
-            execute(store, rid, record_estimate=True)
-            done += 1
-            idle_since = time.monotonic()
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
-        if pidfile.is_file() and pidfile.read_text().strip() == str(os.getpid()):
-            pidfile.unlink(missing_ok=True)
+        f.close()
+
+
+def worker_loop(store: Store, idle_exit: float = 300.0, poll: float = 0.5) -> int:
+    """Claim and execute queued runs until none has come for ``idle_exit`` seconds.
+
+    One worker per store: it holds ``worker.lock`` while it lives, and a second worker
+    (two teachers' servers on one store, a ``tlcore worker`` typed by hand) returns at
+    once without touching the pid file."""
+    with _flock(store.root / "worker.lock", blocking=False) as mine:
+        if not mine:
+            print(f"worker: another worker serves {store.root}; exiting", file=sys.stderr)
+            return 0
+        done = 0
+        idle_since = time.monotonic()
+        pidfile = store.root / "worker.pid"
+        pidfile.write_text(str(os.getpid()))
+        try:
+            while True:
+                rid = store.claim_next()
+                if rid is None:
+                    if time.monotonic() - idle_since > idle_exit:
+                        return done
+                    time.sleep(poll)
+                    continue
+                execute(store, rid, record_estimate=True)
+                done += 1
+                idle_since = time.monotonic()
+        finally:
+            if pidfile.is_file() and pidfile.read_text().strip() == str(os.getpid()):
+                pidfile.unlink(missing_ok=True)
 
 
 def worker_alive(store: Store) -> bool:
@@ -219,17 +246,22 @@ def worker_alive(store: Store) -> bool:
 
 
 def ensure_worker(store: Store, idle_exit: float = 600.0) -> bool:
-    """Start a detached worker for ``store`` unless one is alive; True if one was started."""
-    if worker_alive(store):
-        return False
-    log = open(store.root / "worker.log", "ab")  # noqa: SIM115 (handed to the child)
-    subprocess.Popen(
-        [sys.executable, "-m", "tlcore", "worker", "--store", str(store.root), "--idle-exit", str(idle_exit)],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        cwd=str(Path(__file__).resolve().parent.parent),
-    )
-    for _ in range(50):  # wait until it has written its pid, so a second call sees it
+    """Start a detached worker for ``store`` unless one is alive; True if one was started.
+
+    Atomic: the check and the start hold ``worker.spawn.lock``, and the child's pid is
+    written as soon as it is spawned, so sessions clicking within the same second (threads
+    of one server, or several servers on one store) start one worker between them, not
+    one each (measured before: 3-4 workers for one store, oversubscribing 2 cores). The
+    worker's own lock (``worker_loop``) covers a worker started any other way."""
+    with _flock(store.root / "worker.spawn.lock", blocking=True):
         if worker_alive(store):
-            break
-        time.sleep(0.1)
+            return False
+        log = open(store.root / "worker.log", "ab")  # noqa: SIM115 (handed to the child)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tlcore", "worker", "--store", str(store.root), "--idle-exit", str(idle_exit)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )
+        log.close()
+        (store.root / "worker.pid").write_text(str(child.pid))  # the child writes the same
     return True
