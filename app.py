@@ -7,7 +7,7 @@ import os
 import streamlit as st
 
 from tlcore.embed import warm_up
-from ui.sidebar import copy_link, sidebar
+from ui.sidebar import copy_link, queue_counts, sidebar
 from ui.state import sync_url
 
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
@@ -32,6 +32,9 @@ PAGES = [
 
 nav = st.navigation(PAGES)
 sync_url()
-sidebar()
-nav.run()
-copy_link()  # after the page, so the link holds the page's own choices too
+counts = sidebar()
+try:
+    nav.run()
+finally:  # also when a page stops early (st.stop) or reruns
+    queue_counts(counts)  # after the page, so runs it just queued are counted and polled
+    copy_link()  # after the page, so the link holds the page's own choices too

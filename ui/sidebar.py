@@ -9,7 +9,8 @@ from ui.state import get_setup, page_link
 from ui.store import get_store
 
 
-def sidebar() -> None:
+def sidebar():
+    """The setup at a glance; returns the slot ``queue_counts`` fills after the page."""
     cfg = get_setup()
     with st.sidebar:
         st.markdown("**Current setup**")
@@ -21,17 +22,36 @@ def sidebar() -> None:
             f"{labels} labels per class · strategy `{cfg.strategy}`  \n"
             f"{cfg.epochs} epochs · lr {cfg.lr:g} · seed {cfg.seed}"
         )
-        queue_counts()
+        return st.empty()  # the run counts, drawn after the page by queue_counts
 
 
-@st.fragment(run_every=2.0)
-def queue_counts() -> None:
-    """Live counts: a page may queue runs after the sidebar was drawn (the sidebar draws
-    first), and runs finish while pages poll only their own fragments. One COUNT query."""
-    n = get_store().counts()
-    active = n.get("queued", 0) + n.get("running", 0)
-    st.caption(f"{sum(n.values())} runs stored · {n.get('running', 0)} running · "
-               f"{n.get('queued', 0)} queued" if active else f"{sum(n.values())} runs stored · none running")
+POLL_S = 2.0
+
+
+def poll_every(counts: dict[str, int]) -> float | None:
+    """How often the counts poll: every ``POLL_S`` while runs are queued or running, never
+    when none are (an idle session then costs the server nothing between its own reruns;
+    twelve idle students used to cost six fragment reruns a second)."""
+    return POLL_S if counts.get("queued", 0) + counts.get("running", 0) else None
+
+
+def queue_counts(slot) -> None:
+    """Live counts in ``slot``, drawn after the page so the runs it just queued are counted
+    and polled. When they finish, one full rerun redraws the counts without a timer. Runs
+    queued by another session show at this session's next rerun."""
+    polling = poll_every(get_store().counts())
+
+    @st.fragment(run_every=polling)
+    def counts() -> None:
+        n = get_store().counts()
+        active = n.get("queued", 0) + n.get("running", 0)
+        st.caption(f"{sum(n.values())} runs stored · {n.get('running', 0)} running · "
+                   f"{n.get('queued', 0)} queued" if active else f"{sum(n.values())} runs stored · none running")
+        if polling and not active:
+            st.rerun()  # the timer stops with a full rerun
+
+    with slot.container():
+        counts()
 
 
 def copy_link() -> None:
