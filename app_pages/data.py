@@ -18,6 +18,7 @@ from tlcore.preview import (
     upload_info,
 )
 from ui.dataset_maker import dataset_maker
+from ui.pairs import pair_check
 from ui.pickers import bind, dataset_options, domain_picker, setter, show_errors
 from ui.state import get_setup, md_escape, show_notices, update_setup
 
@@ -154,9 +155,8 @@ needed = cfg.val_per_class + cfg.test_per_class + (cfg.labels_per_class or 0)
 src = _domain_row("source", cfg.dataset, cfg.seed, needed)
 if cfg.target:
     tgt = _domain_row("target", cfg.target, cfg.seed, cfg.test_per_class)
-    if src and tgt and len(src.class_names) != len(tgt.class_names):
-        st.warning(f"The source has {len(src.class_names)} classes and the target {len(tgt.class_names)}: "
-                   "runs need the same classes on both sides.", icon=":material/warning:")
+    if src and tgt:
+        pair_check(cfg)  # the words the Train and Domain adaptation pages refuse with
 
 st.subheader("Your own images")
 st.file_uploader("A zip of class folders: `animals.zip` → `cat/1.jpg`, `cat/2.png`, `dog/1.jpg`, …",

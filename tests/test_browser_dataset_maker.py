@@ -36,7 +36,7 @@ def _count(page, name: str, n: int) -> None:
     """Wait until the class card says ``name · n image(s)`` (a rerun redraws it)."""
     page.wait_for_function(
         "([name, n]) => document.body.innerText.includes(`${name} · ${n} image`)",
-        arg=[name, n], timeout=60_000)
+        arg=[name, n], timeout=120_000)  # a photo is uploaded, then the page reruns: slow under load
 
 
 def _text(page, text: str) -> None:

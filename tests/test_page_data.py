@@ -215,7 +215,9 @@ def test_plain_reruns_do_not_rebuild_previews(tmp_data_dir, monkeypatch):
 def test_target_with_other_classes_is_flagged(tmp_data_dir):
     at = _data_page({"target": "fashion_mnist_a"})
     assert not at.exception
-    assert any("10 classes and the target 5" in w.value for w in at.warning)
+    (err,) = [e.value for e in at.error]  # the Train and Domain adaptation pages' words
+    assert "(10 classes) and the target" in err and "(5) do not share their classes" in err
+    assert "only the source has '0'" in err
 
 
 def test_unavailable_dataset_is_listed_with_its_reason(tmp_data_dir, monkeypatch):
