@@ -117,7 +117,6 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
     from tlcore.optim import OPTIMIZERS
     from tlcore.strategies import STRATEGIES, all_knobs
     from tlcore.strategies.knobs import settings_help
-    from tlcore.transfer.criteria_study import BASE
 
     d = RunConfig()
     s.add_argument("--backbone", default=d.backbone, help="registered backbone (tlcore list backbones)")
@@ -129,7 +128,7 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
                    help="tlcore strategies lists them; 'auto' (with --target) trains the adaptation "
                         "candidates and picks one by a label-free criterion")
     s.add_argument("--epochs", type=int, default=None,
-                   help=f"default {d.epochs}; with --strategy auto, {BASE.epochs} (the criteria study's)")
+                   help=f"default {d.epochs}; with --strategy auto, the criteria study's epochs")
     s.add_argument("--labels-per-class", type=int, default=None,
                    help=f"label budget k; 0 = all (default {d.labels_per_class}, or all when --dataset and "
                         "--target are both your own folders)")
