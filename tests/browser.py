@@ -53,8 +53,7 @@ def streamlit_server(data_dir: Path):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
-        pidfile = data_dir / "worker.pid"  # the background worker the app started
-        if pidfile.is_file():
+        for pidfile in data_dir.glob("worker*.pid"):  # the background workers the app started
             try:
                 os.kill(int(pidfile.read_text()), signal.SIGTERM)
             except (OSError, ValueError):

@@ -194,7 +194,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from tlcore.jobs import worker_loop
 
-    n = worker_loop(open_store(args), idle_exit=args.idle_exit)
+    n = worker_loop(open_store(args), idle_exit=args.idle_exit, slot=args.slot)
     print(f"worker: executed {n} runs", file=sys.stderr)
     return 0
 
@@ -221,4 +221,6 @@ def add_parser(sub) -> None:
     s = sub.add_parser("worker", help="execute queued runs from the store until idle")
     s.add_argument("--store", default=None)
     s.add_argument("--idle-exit", type=float, default=300.0, help="exit after this many idle seconds")
+    s.add_argument("--slot", type=int, default=None,
+                   help="worker slot to hold (default: the first free one of TLAB_WORKERS)")
     s.set_defaults(func=cmd_worker)

@@ -9,14 +9,11 @@ second).
 
 from __future__ import annotations
 
-import fcntl
 import os
-import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from tlcore.config import RunConfig
@@ -188,80 +185,58 @@ def _estimate(store: Store, cfg: RunConfig, fast_path: bool) -> dict | None:
             "probe_seconds": round(time.perf_counter() - t, 3), "torch_threads": est.details["torch threads"]}
 
 
-@contextmanager
-def _flock(path: Path, blocking: bool):
-    """An exclusive ``flock`` on ``path`` for the ``with`` block; yields whether it was
-    taken (always, when ``blocking``). Per open file, so it excludes threads of one process
-    as well as other processes, and the kernel drops it when its holder dies."""
-    f = open(path, "a")  # noqa: SIM115 (closed below)
-    try:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        f.close()
-
-
-def worker_loop(store: Store, idle_exit: float = 300.0, poll: float = 0.5) -> int:
+def worker_loop(store: Store, idle_exit: float = 300.0, poll: float = 0.5, slot: int | None = None) -> int:
     """Claim and execute queued runs until none has come for ``idle_exit`` seconds.
 
-    One worker per store: it holds ``worker.lock`` while it lives, and a second worker
-    (two teachers' servers on one store, a ``tlcore worker`` typed by hand) returns at
-    once without touching the pid file."""
-    with _flock(store.root / "worker.lock", blocking=False) as mine:
-        if not mine:
-            print(f"worker: another worker serves {store.root}; exiting", file=sys.stderr)
-            return 0
-        done = 0
-        idle_since = time.monotonic()
-        pidfile = store.root / "worker.pid"
-        pidfile.write_text(str(os.getpid()))
-        try:
-            while True:
-                rid = store.claim_next()
-                if rid is None:
-                    if time.monotonic() - idle_since > idle_exit:
-                        return done
-                    time.sleep(poll)
-                    continue
-                execute(store, rid, record_estimate=True)
-                done += 1
-                idle_since = time.monotonic()
-        finally:
-            if pidfile.is_file() and pidfile.read_text().strip() == str(os.getpid()):
-                pidfile.unlink(missing_ok=True)
+    A worker holds its slot's lock while it lives (``tlcore.workers``): ``slot`` given,
+    that one; otherwise the first free one of ``worker_count()``. With none free (two
+    servers on one store, a ``tlcore worker`` typed by hand) it returns at once without
+    touching any pid file. Its runs use its share of the cores (``thread_share``)."""
+    import torch
+
+    from tlcore import workers
+
+    n = workers.worker_count()
+    for k in ([slot] if slot is not None else range(n)):
+        with workers.flock(workers.lock_path(store.root, k), blocking=False) as mine:
+            if mine:
+                torch.set_num_threads(workers.thread_share(n))
+                print(f"worker {k} of {n}: {torch.get_num_threads()} torch threads", file=sys.stderr, flush=True)
+                return _serve(store, workers.pid_path(store.root, k), idle_exit, poll)
+    print(f"worker: all {n} worker slots of {store.root} are taken; exiting", file=sys.stderr)
+    return 0
+
+
+def _serve(store: Store, pidfile: Path, idle_exit: float, poll: float) -> int:
+    done = 0
+    idle_since = time.monotonic()
+    pidfile.write_text(str(os.getpid()))
+    try:
+        while True:
+            rid = store.claim_next()
+            if rid is None:
+                if time.monotonic() - idle_since > idle_exit:
+                    return done
+                time.sleep(poll)
+                continue
+            execute(store, rid, record_estimate=True)
+            done += 1
+            idle_since = time.monotonic()
+    finally:
+        if pidfile.is_file() and pidfile.read_text().strip() == str(os.getpid()):
+            pidfile.unlink(missing_ok=True)
 
 
 def worker_alive(store: Store) -> bool:
-    from tlcore.runs import _pid_alive
+    """Whether any worker of ``store`` is alive."""
+    from tlcore.workers import alive_slots
 
-    pidfile = store.root / "worker.pid"
-    try:
-        return _pid_alive(int(pidfile.read_text().strip()))
-    except (OSError, ValueError):
-        return False
+    return bool(alive_slots(store.root))
 
 
 def ensure_worker(store: Store, idle_exit: float = 600.0) -> bool:
-    """Start a detached worker for ``store`` unless one is alive; True if one was started.
+    """Start background workers for ``store``'s queued runs (``tlcore.workers``: up to
+    ``TLAB_WORKERS``, atomically); True if one was started."""
+    from tlcore.workers import ensure_workers
 
-    Atomic: the check and the start hold ``worker.spawn.lock``, and the child's pid is
-    written as soon as it is spawned, so sessions clicking within the same second (threads
-    of one server, or several servers on one store) start one worker between them, not
-    one each (measured before: 3-4 workers for one store, oversubscribing 2 cores). The
-    worker's own lock (``worker_loop``) covers a worker started any other way."""
-    with _flock(store.root / "worker.spawn.lock", blocking=True):
-        if worker_alive(store):
-            return False
-        log = open(store.root / "worker.log", "ab")  # noqa: SIM115 (handed to the child)
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tlcore", "worker", "--store", str(store.root), "--idle-exit", str(idle_exit)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-            cwd=str(Path(__file__).resolve().parent.parent),
-        )
-        log.close()
-        (store.root / "worker.pid").write_text(str(child.pid))  # the child writes the same
-    return True
+    return bool(ensure_workers(store.root, store.counts().get("queued", 0), idle_exit))
