@@ -1,4 +1,5 @@
-"""Domain adaptation: one source -> target pair, source-only vs DANN vs CORAL vs oracle."""
+"""Domain adaptation: one source -> target pair, source-only against every adaptation method and
+the oracle, what the label-free criteria say, and auto's pick."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ st.markdown(
     "A model trained on labelled **source** images is tested on a **target** domain with the same "
     "classes but another look. *Source only* ignores the target; **DANN** (Ganin et al. 2016) adds a "
     "domain discriminator behind a gradient-reversal layer so the features stop telling the domains "
-    "apart; **Deep CORAL** matches the features' covariances instead. Both see target images but "
-    "never their labels. The *target oracle* trains on labelled target images: the ceiling.")
+    "apart; **CDAN+E** conditions that discriminator on the predictions; **Deep CORAL** matches the "
+    "features' covariances; **MCC** lowers the confusion between classes on the target; **AdaBN** only "
+    "re-estimates BatchNorm statistics on target images. All see target images but never their labels. "
+    "The *target oracle* trains on labelled target images: the ceiling.")
 
 cfg = get_setup()
 if not cfg.target:
