@@ -42,7 +42,7 @@ def one_pass(root: Path, cfgs, workers: int) -> tuple[float, list[float]]:
     bad = [(r.id, r.status, r.message) for r in recs if r.status != "done"]
     if bad:
         raise RuntimeError(f"runs did not finish: {bad}")
-    while any((root / n).exists() for n in os.listdir(root) if n.startswith("worker") and n.endswith(".pid")):
+    while any(root.glob("worker*.pid")):
         time.sleep(0.2)  # the workers leave after idle_exit: the next pass starts on idle cores
     return wall, [r.metrics["test_accuracy"] for r in recs]
 

@@ -54,22 +54,26 @@ def _workers_under(root: str) -> list[int]:
 def _no_worker_left_behind(tmp_path_factory):
     """Stop every background worker a test's app started (two sessions clicking at once can
     start two, and only one is in the store's pid file): the suite leaves no process."""
+    yield
+    stop_pids(_workers_under(str(tmp_path_factory.getbasetemp())))
+
+
+def stop_pids(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM each of ``pids``, wait up to ``grace`` s for them to end, then SIGKILL what
+    is left (a worker mid-run ignores nothing but this)."""
     import signal
     import time
 
-    yield
-    root = str(tmp_path_factory.getbasetemp())
-    pids = _workers_under(root)
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
-    deadline = time.time() + 10
+    deadline = time.time() + grace
     while pids and time.time() < deadline:
         pids = [p for p in pids if _running(p)]
         time.sleep(0.2)
-    for pid in pids:  # still there after 10 s: a worker mid-run ignores nothing but this
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

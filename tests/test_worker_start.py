@@ -6,7 +6,6 @@ before the test ends."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -14,22 +13,11 @@ import time
 
 import pytest
 
-from tests.conftest import _running, _workers_under
+from tests.conftest import _workers_under, stop_pids
 from tests.engine_helpers import TINY
 from tlcore import workers
 from tlcore.jobs import ensure_worker, worker_alive
 from tlcore.runs import FINAL, Store
-
-
-def _stop(pids) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.time() + 20
-    while any(_running(p) for p in pids) and time.time() < deadline:
-        time.sleep(0.2)
 
 
 def test_sessions_clicking_at_once_start_one_worker(tmp_path, monkeypatch):
@@ -54,7 +42,7 @@ def test_sessions_clicking_at_once_start_one_worker(tmp_path, monkeypatch):
         assert len(pids) == 1 and int((store.root / "worker.pid").read_text()) == pids[0], pids
         assert ensure_worker(store) is False  # later clicks find it alive
     finally:
-        _stop(_workers_under(str(store.root)))
+        stop_pids(_workers_under(str(store.root)))
 
 
 def test_a_second_worker_on_one_store_leaves_at_once(tmp_path):
@@ -111,4 +99,4 @@ def test_two_workers_train_queued_runs_at_once_on_their_share(tmp_path, monkeypa
         for k in (0, 1):
             assert f"worker {k} of 2: {share} torch threads" in workers.log_path(store.root, k).read_text()
     finally:
-        _stop(_workers_under(str(store.root)))
+        stop_pids(_workers_under(str(store.root)))

@@ -15,12 +15,13 @@ import streamlit as st
 from tlcore import plots
 from tlcore.config import RunConfig
 from tlcore.embed import fit_map
-from tlcore.folder_defaults import folder_defaults, own_data
+from tlcore.folder_defaults import Chosen, folder_defaults, own_data
 from tlcore.runs import RunRecord
 from tlcore.strategies import title
 from tlcore.transfer import adapt_study as da
 from tlcore.transfer import criteria_study as cs
 from tlcore.transfer.criteria import CRITERIA
+from ui.pairs import stamps
 from ui.store import get_store
 
 EMBED_POINTS = 4000  # all epochs of two runs share one map; ~220 images per epoch and run
@@ -220,6 +221,13 @@ def recorded() -> None:
             st.markdown(rec["verdict"])
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _folder_defaults(cfg: RunConfig, budget_given: bool, files: tuple) -> Chosen:
+    """``folder_defaults`` once per setting and change of the files (``files``: their
+    stamps): it reads the source folder, which a rerun must not do again."""
+    return folder_defaults(cfg, budget_given=budget_given)
+
+
 def own_folders(cfg: RunConfig) -> RunConfig:
     """For two user folders: a toggle (on by default) to train on every labelled source
     image rather than the Data page's budget, and the sentences saying what was chosen."""
@@ -228,7 +236,7 @@ def own_folders(cfg: RunConfig) -> RunConfig:
     every = st.toggle("Train on every labelled source image", value=True, key="da_all_labels",
                       help="Your own folders: the labels you have are the data you have. Off: "
                            f"{cfg.labels_per_class or 'all'} labels per class, the Data page's budget.")
-    chosen = folder_defaults(cfg, budget_given=not every)
+    chosen = _folder_defaults(cfg, not every, stamps(cfg))
     st.caption(" ".join(chosen.said))
     return chosen.cfg
 

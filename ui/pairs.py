@@ -20,7 +20,8 @@ def _pair_check(dataset: str, target: str, seed: int, test_per_class: int, stamp
     return check_config(RunConfig(dataset=dataset, target=target, seed=seed, test_per_class=test_per_class))
 
 
-def _stamps(cfg: RunConfig) -> tuple:
+def stamps(cfg: RunConfig) -> tuple:
+    """Change times of the user files ``cfg`` names: part of the keys of caches over them."""
     out = []
     for text in (cfg.dataset, cfg.target):
         spec = parse_domain(text)
@@ -34,7 +35,7 @@ def pair_check(cfg: RunConfig) -> bool:
     without a target)."""
     if not cfg.target:
         return True
-    check = _pair_check(cfg.dataset, cfg.target, cfg.seed, cfg.test_per_class, _stamps(cfg))
+    check = _pair_check(cfg.dataset, cfg.target, cfg.seed, cfg.test_per_class, stamps(cfg))
     for e in check.errors:
         st.error(e, icon=":material/error:")
     for n in check.notes:
