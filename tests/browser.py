@@ -48,7 +48,13 @@ def streamlit_server(data_dir: Path):
                 time.sleep(0.5)
         else:
             raise RuntimeError("streamlit did not start: " + (data_dir.parent / "streamlit.log").read_text()[-3000:])
-        yield url
+        try:
+            yield url
+        except BaseException:  # pytest shows what a failed test printed: the server's side
+            log.flush()
+            print("--- streamlit.log (last 4000 characters) ---\n"
+                  + (data_dir.parent / "streamlit.log").read_text(errors="replace")[-4000:])
+            raise
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
