@@ -11,6 +11,8 @@
     tlcore runs list|show|export|cancel|delete   the run store
     tlcore export RUN_ID --format onnx|torchscript --out DIR   a run's network + model card
     tlcore predict RUN_ID IMAGE... [--top 3] [--json]   a stored run answers image files
+    tlcore sweep ... --grid FIELD=V1,V2 [--random FIELD=LO:HI] [--concurrency N] [--json]
+                                       a search over run settings, ranked by validation accuracy
     tlcore worker                      background worker that executes queued runs
     tlcore strategies [--json]         registered strategies
     tlcore adapt [--seeds 0,1,2]       domain-adaptation study (default MNIST -> MNIST-M):
@@ -30,13 +32,13 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; each command module adds its own commands (``add_parser``)."""
-    from tlcore import cli_catalog, cli_runs, cli_studies, export, predict_cli
+    from tlcore import cli_catalog, cli_runs, cli_studies, cli_sweep, export, predict_cli
 
     p = argparse.ArgumentParser(prog="tlcore", description="Transfer Lab engine command line.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cli_catalog, cli_runs, cli_studies, export, predict_cli):
+    for module in (cli_catalog, cli_runs, cli_studies, cli_sweep, export, predict_cli):
         module.add_parser(sub)
     return p
 

@@ -53,6 +53,17 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    trial INTEGER NOT NULL,
+    run_id TEXT NOT NULL,  -- not a reference: a trial is listed before its run is queued
+    PRIMARY KEY (sweep_id, trial)
+);
 """
 
 
@@ -233,6 +244,31 @@ class Store:
                           "(killed or crashed); re-run it to try again', updated=? WHERE id=? AND status='running'",
                           (time.time(), rid))
         return dead
+
+    # -- sweeps (tlcore.sweep): which runs one sweep asked for, in its order -------------
+    def add_sweep(self, sid: str, spec: dict, run_ids: list[str]) -> None:
+        """Record sweep ``sid`` and its trials' run ids (again: the same rows, kept)."""
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT OR IGNORE INTO sweeps (id, spec, created) VALUES (?,?,?)",
+                      (sid, json.dumps(spec), time.time()))
+            c.executemany("INSERT OR REPLACE INTO sweep_trials (sweep_id, trial, run_id) VALUES (?,?,?)",
+                          [(sid, i, rid) for i, rid in enumerate(run_ids)])
+            c.execute("COMMIT")
+
+    def sweep(self, sid: str) -> tuple[dict, list[str]] | None:
+        """A sweep's spec and its trials' run ids, or None."""
+        with self._conn() as c:
+            row = c.execute("SELECT spec FROM sweeps WHERE id=?", (sid,)).fetchone()
+            ids = [r[0] for r in c.execute("SELECT run_id FROM sweep_trials WHERE sweep_id=? ORDER BY trial",
+                                           (sid,))]
+        return (json.loads(row[0]), ids) if row else None
+
+    def sweeps(self) -> list[tuple[str, dict, float]]:
+        """Every recorded sweep (id, spec, created), newest first."""
+        with self._conn() as c:
+            rows = c.execute("SELECT id, spec, created FROM sweeps ORDER BY created DESC").fetchall()
+        return [(sid, json.loads(spec), created) for sid, spec, created in rows]
 
     # -- artifacts -----------------------------------------------------------------
     def artifact_dir(self, rid: str) -> Path:

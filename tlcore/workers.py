@@ -101,10 +101,11 @@ def alive_slots(root: Path, n: int | None = None) -> list[int]:
     return out
 
 
-def ensure_workers(root: Path, queued: int, idle_exit: float = 600.0) -> list[int]:
+def ensure_workers(root: Path, queued: int, idle_exit: float = 600.0, n: int | None = None) -> list[int]:
     """Start workers for free slots, as many as ``queued`` runs need (at least one when
-    none is alive) and no more than ``worker_count()``; returns the slots started."""
-    n = worker_count()
+    none is alive) and no more than ``n`` (default ``worker_count()``: a sweep asks for its
+    own concurrency); returns the slots started."""
+    n = n or worker_count()
     with flock(Path(root) / "worker.spawn.lock", blocking=True):
         alive = alive_slots(root, n)
         want = min(n, max(1, queued)) - len(alive)

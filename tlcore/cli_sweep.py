@@ -1,0 +1,159 @@
+"""``tlcore sweep``: a search over run settings (``tlcore.sweep``), trained through the store
+on this machine (``tlcore.sweep_local``), ranked by a validation metric.
+
+    tlcore sweep --dataset mnist --strategy finetune_top --grid lr=0.01,0.001 --grid top_k=1,2
+    tlcore sweep --strategy dann --target mnist_m --random dann_weight=0.05:1:log --trials 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from tlcore.cli_common import Bar, ints, open_store
+
+KEYS = ("accuracy", "loss")
+
+
+def _spec(args: argparse.Namespace):
+    from tlcore.cli_runs import _config_from_args
+    from tlcore.sweep import SweepSpec, parse_dim
+    from tlcore.transfer.criteria_study import AUTO
+
+    if args.strategy == AUTO:
+        raise ValueError("a sweep trains named strategies; give --strategy one of `tlcore strategies` "
+                         "(or sweep it: --grid strategy=dann,coral)")
+    if args.random and args.search == "grid":
+        args.search = "random"  # a range can only be drawn from
+    dims = tuple(parse_dim(t) for t in (*(args.grid or ()), *(args.random or ())))
+    seeds = tuple(ints(args.seeds, "seeds")) if args.seeds else (args.seed,)
+    base = _config_from_args(args)
+    return SweepSpec(base=base, dims=dims, search=args.search, trials=args.trials, seeds=seeds,
+                     metric=args.metric, search_seed=args.search_seed)
+
+
+def _trial(i: int, out, spec) -> dict:
+    from tlcore.sweep import describe, metric
+
+    rec = out.record
+    status = "skipped" if out.skipped else (rec.status if rec else "not started")
+    return {"trial": i, "run_id": out.cfg.run_id(), "values": describe(out.cfg, spec.dims),
+            "config": out.cfg.to_dict(), "status": status, "reused": out.reused,
+            "metrics": {k: v for k, v in (rec.metrics if rec else {}).items() if k.endswith(KEYS)},
+            "score": metric(spec.metric).read(rec) if rec and rec.status == "done" else None,
+            "seconds": rec.seconds if rec else None}
+
+
+def _say(kind: str, out, spec, n: int, index: dict) -> None:
+    from tlcore.sweep import describe
+
+    i = index[out.cfg.run_id()]
+    head = f"[{i + 1}/{n}] {describe(out.cfg, spec.dims)} seed {out.cfg.seed}"
+    if kind == "started":
+        print(f"{head}: training", file=sys.stderr, flush=True)
+    elif kind in ("ended", "reused"):
+        from tlcore.sweep import metric
+
+        rec = out.record
+        score = metric(spec.metric).read(rec) if rec.status == "done" else None
+        what = f"{spec.metric} {score:.4f}" if score is not None else (rec.message or rec.status)
+        print(f"{head}: {'stored already' if kind == 'reused' else rec.status}, {what}"
+              + (f" ({rec.seconds:.1f} s)" if rec.seconds and kind == "ended" else ""), file=sys.stderr, flush=True)
+    elif kind == "skipped":
+        print(f"{head}: skipped (time budget spent)", file=sys.stderr, flush=True)
+
+
+def _table(trials: list[dict], metric_name: str, best_id: str | None) -> list[str]:
+    rows = sorted(trials, key=lambda t: (t["score"] is None, -(t["score"] or 0)))
+    if rows and rows[0]["score"] is not None and metric_name == "val_loss":
+        rows = sorted(trials, key=lambda t: (t["score"] is None, t["score"] or 0))
+    lines = [f"{'':2}{'run':16}  {metric_name:>17}  {'test acc':>8}  {'status':11}  values"]
+    for t in rows:
+        mark = "* " if t["run_id"] == best_id else "  "
+        score = f"{t['score']:.4f}" if t["score"] is not None else "-"
+        test = t["metrics"].get("test_accuracy")
+        lines.append(f"{mark}{t['run_id']:16}  {score:>17}  {f'{test:.4f}' if test is not None else '-':>8}  "
+                     f"{t['status']:11}  {t['values']} seed {t['config']['seed']}")
+    return lines
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from tlcore.sweep import best, describe, plan
+    from tlcore.sweep_local import run_local
+
+    spec = _spec(args)
+    cfgs = plan(spec)
+    store = open_store(args)
+    sid = spec.sweep_id()
+    if args.dry_run:
+        rows = [{"trial": i, "run_id": c.run_id(), "values": describe(c, spec.dims), "seed": c.seed, "stored": (r := store.get(c.run_id(), history=False)) is not None
+                 and r.status == "done"} for i, c in enumerate(cfgs)]
+        lines = [f"sweep {sid}: {len(cfgs)} trials ({spec.search}), ranked by {spec.metric}"] + [
+            f"  {r['trial'] + 1:3d}. {r['run_id']}  {r['values']} seed {r['seed']}"
+            + ("  (stored)" if r["stored"] else "") for r in rows]
+        print(json.dumps({"sweep_id": sid, "trials": rows}, indent=2) if args.json else "\n".join(lines))
+        return 0
+    index = {c.run_id(): i for i, c in enumerate(cfgs)}
+    if not args.json:
+        print(f"sweep {sid}: {len(cfgs)} trials, {args.concurrency} at a time, ranked by {spec.metric}",
+              file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        outcomes = run_local(store, spec, cfgs, concurrency=args.concurrency, time_budget=args.time_budget,
+                             on_event=lambda kind, out: None if args.json else _say(kind, out, spec, len(cfgs), index),
+                             on_progress=None if args.json or args.quiet else Bar())
+    except KeyboardInterrupt:
+        print(f"\nsweep {sid} stopped: the trials in flight are cancelled; the same command resumes "
+              "(finished trials are reused).", file=sys.stderr)
+        return 130
+    trials = [_trial(i, o, spec) for i, o in enumerate(outcomes)]
+    top = best([o.record for o in outcomes if o.record], spec.metric)
+    out = {"sweep_id": sid, "metric": spec.metric, "trials": trials,
+           "best": next((t for t in trials if top and t["run_id"] == top.id), None)}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n".join(_table(trials, spec.metric, top.id if top else None)))
+        if top:
+            print(f"best: {out['best']['values']} (run {top.id}); its test accuracy is reported, "
+                  f"not used to choose (the choice read {spec.metric} only)")
+    return 0 if top else 1
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a sweep as Ctrl-C does: cancel, record, exit
+
+
+def add_parser(sub) -> None:
+    from tlcore.cli_runs import _add_run_args
+    from tlcore.sweep import METRICS, SEARCHES
+
+    s = sub.add_parser("sweep", help="search over run settings (grid or random), trained through the store",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_args(s)
+    s.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...",
+                   help="a dimension: a RunConfig field (lr, backbone_lr_mult, top_k, bn_policy, strategy, "
+                        "backbone, labels_per_class, ...) or a strategy setting (dann_weight), with its "
+                        "values; repeatable. The grid is every combination")
+    s.add_argument("--random", action="append", metavar="FIELD=LOW:HIGH[:log]",
+                   help="a numeric range drawn uniformly (log-uniformly with :log); implies --search random")
+    s.add_argument("--search", choices=list(SEARCHES), default="grid")
+    s.add_argument("--trials", type=int, default=None,
+                   help="random: how many points (default 8); grid: at most this many")
+    s.add_argument("--seeds", default=None, help="comma-separated seeds, each point runs with each (default --seed)")
+    s.add_argument("--search-seed", type=int, default=0, help="seed of the random search's draws")
+    s.add_argument("--metric", default="val_accuracy",
+                   help="what ranks trials: " + "; ".join(f"{m.name} ({m.help})" for m in METRICS)
+                   + ". Never a test split's numbers")
+    s.add_argument("--concurrency", type=int, default=1,
+                   help="trials at a time; above 1, that many background workers share the cores")
+    s.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="start no trial after this many seconds (those in flight finish)")
+    s.add_argument("--engine", choices=["local"], default="local", help="where trials train: this machine")
+    s.add_argument("--dry-run", action="store_true", help="print the trials, train nothing")
+    s.add_argument("--store", default=None, help="store folder (default: the user data dir)")
+    s.add_argument("--json", action="store_true", help="one JSON object: sweep_id, trials, best")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
