@@ -1,4 +1,5 @@
-"""Experiments a teacher can run live: the label-budget sweep and the Yosinski lab."""
+"""Experiments a teacher can run live: the label-budget sweep, the Yosinski lab, and a
+sweep over the settings of the current setup."""
 
 from __future__ import annotations
 
@@ -9,26 +10,15 @@ from tlcore import plots
 from tlcore.compare import CLASSIC
 from tlcore.names import domain_label
 from tlcore.strategies import title
-from ui.grid_view import live_grid
+from ui.grid_view import run_grid
 from ui.state import get_setup, keep_list_in_url, show_notices, url_list
-from ui.store import stored_ids, submit
+from ui.sweep_view import sweep_tab
 
 ARM_COLORS = {"AnB": plots.PALETTE[3], "AnB+": plots.PALETTE[1], "BnB": plots.PALETTE[0], "BnB+": plots.PALETTE[2]}
 
 st.title("Experiments")
 show_notices()
-budget_tab, yos_tab = st.tabs(["Label budget", "Yosinski lab"])
-
-
-def run_grid(label: str, configs, key: str, draw) -> bool:
-    """The Run button for a grid, then its live view: of this session's submission, or of
-    the runs the store already holds for these configs. False when there is nothing to show."""
-    if st.button(label, type="primary", disabled=not configs, key=f"{key}_run", icon=":material/play_arrow:"):
-        st.session_state[f"{key}_ids"] = submit(configs)
-    ids = st.session_state.get(f"{key}_ids") or stored_ids(configs)
-    if ids:
-        live_grid(ids, key, draw)
-    return bool(ids)
+budget_tab, yos_tab, sweep_t = st.tabs(["Label budget", "Yosinski lab", "Sweep"])
 
 
 def draw_budget(recs, finished: bool) -> None:
@@ -130,3 +120,6 @@ with yos_tab:
                 if yseeds else [])
     if not run_grid(f"Run the grid ({len(yconfigs)} runs)", yconfigs, "exp_yos", draw_yosinski):
         st.caption("Not run yet: about 17 short runs per seed (a few minutes on 2 cores).")
+
+with sweep_t:
+    sweep_tab()

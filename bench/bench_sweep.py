@@ -5,12 +5,14 @@ itself) and with ``--concurrency N`` (N background workers, each on its share of
     python bench/bench_sweep.py --concurrency 4 --epochs 10
 
 The sweep: lab_mnist on the digits, fine-tune the top k groups, 10 labels per class,
-``--grid lr=0.03,0.01,0.003,0.001 --grid top_k=1,2``. Each pass runs it in a fresh store (so
-nothing is reused) through ``tlcore.sweep_local.run_local``, timed from the call to the last
-trial stored, worker start-up included; the serial pass goes first after one warm-up run
-that loads the data into this process. Printed: both wall times, the throughput ratio
-(serial s / parallel s), and whether every trial got the same test accuracy in both passes
-(it must: the numbers do not depend on the engine).
+``--grid lr=0.03,0.01,0.003,0.001 --grid top_k=1,2``. Each pass runs it in a fresh store and a
+fresh feature and dataset cache (so nothing is reused, and each pass decodes the data once)
+through ``tlcore.sweep_local.run_local``, timed from the call to the last trial stored,
+worker start-up included; one warm-up run first pays this process's imports. A third pass trains serially on one
+thread: on a busy machine two threads per run can cost more than they give, and that row
+says how much of the parallel gain is that alone. Printed: the wall times, the throughput
+ratios (serial s / other s), and whether every trial got the same test accuracy in every
+pass (it must: the numbers do not depend on the engine).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def one_pass(root: Path, spec, cfgs, concurrency: int) -> tuple[float, list[floa
     from tlcore.runs import Store
     from tlcore.sweep_local import run_local
 
+    # a fresh feature cache per pass (the workers inherit it): the frozen groups' outputs one
+    # pass computed must not make the next one look faster
+    os.environ["TLAB_CACHE_DIR"] = str(root / "cache")
     t0 = time.perf_counter()
     out = run_local(Store(root), spec, cfgs, concurrency=concurrency)
     wall = time.perf_counter() - t0
@@ -45,6 +50,8 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--epochs", type=int, default=5)
     a = p.parse_args()
+    import torch
+
     from tlcore.config import RunConfig
     from tlcore.jobs import execute
     from tlcore.runs import Store
@@ -57,15 +64,20 @@ def main() -> int:
     cfgs = plan(spec)
     with tempfile.TemporaryDirectory() as tmp:
         warm = Store(Path(tmp) / "warm")
-        execute(warm, warm.submit(base.replace(epochs=1))[0])  # data and weights read once
+        execute(warm, warm.submit(base.replace(epochs=1))[0])  # imports and weights read once
         serial_s, serial_acc = one_pass(Path(tmp) / "serial", spec, cfgs, 1)
         par_s, par_acc = one_pass(Path(tmp) / "parallel", spec, cfgs, a.concurrency)
-    same = serial_acc == par_acc
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # what one thread alone does: half of the parallel gain, or all?
+        one_s, one_acc = one_pass(Path(tmp) / "serial1", spec, cfgs, 1)
+        torch.set_num_threads(threads)
+    same = serial_acc == par_acc == one_acc
     print(f"{len(cfgs)}-trial sweep (lab_mnist, fine-tune top, 10 labels/class, {a.epochs} epochs) on "
           f"{cores()} cores (load {os.getloadavg()[0]:.1f} at the end)")
     print("| engine | trials at once | threads each | wall s | throughput vs serial |")
     print("|---|---|---|---|---|")
-    print(f"| serial (driver trains) | 1 | {thread_share(1)} | {serial_s:.1f} | 1.00x |")
+    print(f"| serial (driver trains) | 1 | {threads} | {serial_s:.1f} | 1.00x |")
+    print(f"| serial, one thread | 1 | 1 | {one_s:.1f} | {serial_s / one_s:.2f}x |")
     print(f"| local workers | {a.concurrency} | {thread_share(a.concurrency)} | {par_s:.1f} | "
           f"{serial_s / par_s:.2f}x |")
     print("| ray | - | - | - | not built yet (issue #15) |")

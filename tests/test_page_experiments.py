@@ -69,3 +69,45 @@ def test_yosinski_grid_runs_and_draws_beside_the_paper(tmp_path, monkeypatch):
     assert anb["x"] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert anb["y"] == pytest.approx(ex.yosinski_summary(recs)["arms"]["AnB"]["mean"])
     assert any("AnB" in m.value and "base" in m.value for m in at.markdown)
+
+
+def test_sweep_tab_queues_the_planned_trials_and_ranks_them_by_validation(tmp_path, monkeypatch):
+    """The Sweep tab plans with tlcore.sweep (the CLI's run ids), records the sweep in the
+    store, and draws the parallel-coordinates plot and the table best first."""
+    from tlcore.runs import Store
+    from tlcore.sweep import Dim, SweepSpec, plan
+
+    at = open_experiments(tmp_path, monkeypatch)
+    at.selectbox(key="exp_sweep_strategy").set_value("finetune_top").run()
+    at.multiselect(key="exp_sweep_lr").set_value([0.03, 0.001]).run()
+    at.multiselect(key="exp_sweep_top_k").set_value([1]).run()
+    assert at.button(key="exp_sweep_run").label == "Run the sweep (2 trials)"
+    at.button(key="exp_sweep_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    recs = wait_done(tmp_path, 2)
+    assert [r.status for r in recs] == ["done", "done"], [r.message for r in recs]
+    spec = SweepSpec(SETUP.replace(strategy="finetune_top"),
+                     (Dim("lr", (0.03, 0.001)), Dim("backbone_lr_mult", (0.1,)), Dim("top_k", (1,)),
+                      Dim("bn_policy", ("frozen",))))
+    cli_ids = [c.run_id() for c in plan(spec)]
+    assert sorted(r.id for r in recs) == sorted(cli_ids)  # what `tlcore sweep` would train
+    assert Store(tmp_path).sweep(spec.sweep_id())[1] == cli_ids
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    fig = next(f for f in charts(at) if f["data"][0]["type"] == "parcoords")
+    # the axes that vary (one value each for the rest says nothing), then the ranking
+    assert [d["label"] for d in fig["data"][0]["dimensions"]] == ["lr (log)", "val_accuracy"]
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    by_val = sorted(recs, key=lambda r: -r.metrics["val_accuracy"])
+    assert list(table["run"]) == [r.id for r in by_val] and list(table[""]) == ["★", ""]
+    assert "reported, not used to choose" in " ".join(m.value for m in at.markdown)
+    assert "The validation split has 50 images" in " ".join(c.value for c in at.caption)
+
+
+def test_sweep_tab_offers_only_the_settings_that_change_a_run(tmp_path, monkeypatch):
+    at = open_experiments(tmp_path, monkeypatch)
+    at.selectbox(key="exp_sweep_strategy").set_value("feature_extraction").run()
+    keys = {m.key for m in at.multiselect}
+    assert {"exp_sweep_lr", "exp_sweep_bn_policy"} <= keys
+    assert not keys & {"exp_sweep_backbone_lr_mult", "exp_sweep_top_k"}
+    assert any("do not change a Feature extraction run" in c.value for c in at.caption)

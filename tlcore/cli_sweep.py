@@ -14,8 +14,6 @@ import sys
 
 from tlcore.cli_common import Bar, ints, open_store
 
-KEYS = ("accuracy", "loss")
-
 
 def _spec(args: argparse.Namespace):
     from tlcore.cli_runs import _config_from_args
@@ -32,18 +30,6 @@ def _spec(args: argparse.Namespace):
     base = _config_from_args(args)
     return SweepSpec(base=base, dims=dims, search=args.search, trials=args.trials, seeds=seeds,
                      metric=args.metric, search_seed=args.search_seed)
-
-
-def _trial(i: int, out, spec) -> dict:
-    from tlcore.sweep import describe, metric
-
-    rec = out.record
-    status = "skipped" if out.skipped else (rec.status if rec else "not started")
-    return {"trial": i, "run_id": out.cfg.run_id(), "values": describe(out.cfg, spec.dims),
-            "config": out.cfg.to_dict(), "status": status, "reused": out.reused,
-            "metrics": {k: v for k, v in (rec.metrics if rec else {}).items() if k.endswith(KEYS)},
-            "score": metric(spec.metric).read(rec) if rec and rec.status == "done" else None,
-            "seconds": rec.seconds if rec else None}
 
 
 def _say(kind: str, out, spec, n: int, index: dict) -> None:
@@ -66,9 +52,9 @@ def _say(kind: str, out, spec, n: int, index: dict) -> None:
 
 
 def _table(trials: list[dict], metric_name: str, best_id: str | None) -> list[str]:
-    rows = sorted(trials, key=lambda t: (t["score"] is None, -(t["score"] or 0)))
-    if rows and rows[0]["score"] is not None and metric_name == "val_loss":
-        rows = sorted(trials, key=lambda t: (t["score"] is None, t["score"] or 0))
+    from tlcore.sweep import ranked
+
+    rows = ranked(trials, metric_name)
     lines = [f"{'':2}{'run':16}  {metric_name:>17}  {'test acc':>8}  {'status':11}  values"]
     for t in rows:
         mark = "* " if t["run_id"] == best_id else "  "
@@ -80,7 +66,7 @@ def _table(trials: list[dict], metric_name: str, best_id: str | None) -> list[st
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tlcore.sweep import best, describe, plan
+    from tlcore.sweep import best, describe, plan, trial_row
     from tlcore.sweep_local import run_local
 
     spec = _spec(args)
@@ -108,7 +94,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"\nsweep {sid} stopped: the trials in flight are cancelled; the same command resumes "
               "(finished trials are reused).", file=sys.stderr)
         return 130
-    trials = [_trial(i, o, spec) for i, o in enumerate(outcomes)]
+    trials = [trial_row(i, o.cfg, o.record, spec, "skipped" if o.skipped else None)
+              for i, o in enumerate(outcomes)]
     top = best([o.record for o in outcomes if o.record], spec.metric)
     out = {"sweep_id": sid, "metric": spec.metric, "trials": trials,
            "best": next((t for t in trials if top and t["run_id"] == top.id), None)}

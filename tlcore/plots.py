@@ -239,6 +239,35 @@ def yosinski(series: Sequence[dict], paper: Sequence[dict]) -> go.Figure:
     return fig
 
 
+def parallel(axes: Sequence[dict], scores: Sequence[float], score_title: str) -> go.Figure:
+    """Trials as lines across their settings (a parallel-coordinates plot), coloured by
+    ``scores``. Each axis: ``label`` and ``values`` (numbers or names; a numeric axis whose
+    values span 10x or more is drawn on log10 with its own tick labels)."""
+    import math
+
+    dims = []
+    for a in axes:
+        vals = list(a["values"])
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            pos = [v for v in vals if v > 0]
+            if pos and len(pos) == len(vals) and max(pos) / min(pos) >= 10:
+                ticks = sorted(set(vals))
+                dims.append({"label": f"{a['label']} (log)", "values": [math.log10(v) for v in vals],
+                             "tickvals": [math.log10(v) for v in ticks], "ticktext": [f"{v:g}" for v in ticks]})
+            else:
+                dims.append({"label": a["label"], "values": vals})
+        else:
+            names = sorted({str(v) for v in vals})
+            dims.append({"label": a["label"], "values": [names.index(str(v)) for v in vals],
+                         "tickvals": list(range(len(names))), "ticktext": names})
+    dims.append({"label": score_title, "values": list(scores)})
+    fig = go.Figure(go.Parcoords(line={"color": list(scores), "colorscale": "Viridis", "showscale": True,
+                                       "colorbar": {"title": score_title}}, dimensions=dims))
+    fig.update_layout(height=400, margin={"l": 60, "r": 40, "t": 100, "b": 20},
+                      title={"text": "each line is a trial; drag along an axis to pick a range", "y": 0.97})
+    return fig
+
+
 # -- export ----------------------------------------------------------------------------
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,  # the camera button saves a PNG
                 "modeBarButtonsToRemove": ["zoomIn2d", "zoomOut2d", "autoScale2d", "lasso2d", "select2d"],

@@ -305,3 +305,46 @@ def best(records, metric_name: str):
     if not scored:
         return None
     return (max if m.higher else min)(scored, key=lambda p: p[0])[1]
+
+
+def trial_row(i: int, cfg: RunConfig, rec, spec: SweepSpec, status: str | None = None) -> dict:
+    """One trial as the CLI's JSON and the page's table show it: its swept ``values``,
+    ``status``, accuracy/loss ``metrics``, the ranking ``score`` (done trials only)."""
+    return {"trial": i, "run_id": cfg.run_id(), "values": describe(cfg, spec.dims), "config": cfg.to_dict(),
+            "status": status or (rec.status if rec else "not started"),
+            "metrics": {k: v for k, v in (rec.metrics if rec else {}).items() if k.endswith(("accuracy", "loss"))},
+            "score": metric(spec.metric).read(rec) if rec and rec.status == "done" else None,
+            "seconds": rec.seconds if rec else None}
+
+
+def ranked(rows: list[dict], metric_name: str) -> list[dict]:
+    """``rows`` best first by their score (unscored last)."""
+    sign = -1 if metric(metric_name).higher else 1
+    return sorted(rows, key=lambda r: (r["score"] is None, sign * (r["score"] or 0)))
+
+
+def matters(cfg: RunConfig, name: str) -> bool:
+    """Whether field ``name`` can change a run of ``cfg``'s strategy: the backbone's LR
+    multiplier only when some phase trains a body group at it, the BatchNorm policy only
+    when some phase leaves a group frozen, a strategy setting only for its strategy. A
+    sweep over a field that does not matter trains the same run under new ids."""
+    from tlcore.strategies import STRATEGIES
+
+    strategy = STRATEGIES.get(cfg.strategy)
+    if name in _knobs() or name == "top_k" or name == "probe_epochs":
+        return name in {k.name for k in strategy.knobs}
+    if name not in ("backbone_lr_mult", "bn_policy"):
+        return True
+    groups = _groups(cfg.backbone)
+    body = [g for g in groups if g != "head"]
+    phases = [strategy.phase(groups, cfg, e) for e in range(cfg.epochs)]
+    if name == "backbone_lr_mult":
+        return any(p.discriminative and set(p.trainable) & set(body) for p in phases)
+    return any(set(body) - set(p.trainable) for p in phases)
+
+
+def noise(n_val: int, accuracy: float) -> float:
+    """About two standard errors of an accuracy measured on ``n_val`` images: differences
+    between trials smaller than this are within the validation split's noise."""
+    return 2 * math.sqrt(max(accuracy * (1 - accuracy), 1e-4) / max(n_val, 1))
+

@@ -10,7 +10,21 @@ import streamlit as st
 
 from tlcore.runs import FINAL, RunRecord
 from ui.runview import records
-from ui.store import get_store
+from ui.store import get_store, stored_ids, submit
+
+
+def run_grid(label: str, configs, key: str, draw, on_submit: Callable[[list[str]], None] | None = None) -> bool:
+    """The Run button for a grid, then its live view: of this session's submission, or of
+    the runs the store already holds for these configs. False when there is nothing to show.
+    ``on_submit(ids)``: called with the queued ids (a sweep records its trials)."""
+    if st.button(label, type="primary", disabled=not configs, key=f"{key}_run", icon=":material/play_arrow:"):
+        st.session_state[f"{key}_ids"] = ids = submit(configs)
+        if on_submit:
+            on_submit(ids)
+    ids = st.session_state.get(f"{key}_ids") or stored_ids(configs)
+    if ids:
+        live_grid(ids, key, draw)
+    return bool(ids)
 
 
 def live_grid(ids: Sequence[str], key: str, draw: Callable[[list[RunRecord], bool], None]) -> list[RunRecord]:

@@ -1,0 +1,162 @@
+"""The Experiments page's Sweep tab: a grid (or random draws) over the settings a
+practitioner asks about first (head LR, the backbone's LR multiplier, how many groups
+fine-tune, the BatchNorm policy) on the current setup, queued through the app's workers
+and drawn live as a parallel-coordinates plot and a table, best first.
+
+The plan and the checks are ``tlcore.sweep``'s, the same as ``tlcore sweep``'s: a trial
+this tab queues has the run id the command line would give it, so either reuses the other.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcore import plots
+from tlcore.config import BN_POLICIES
+from tlcore.names import domain_label
+from tlcore.strategies import STRATEGIES, title
+from tlcore.sweep import METRICS, Dim, SweepSpec, matters, noise, plan, ranked, trial_row
+from tlcore.workers import worker_count
+from ui.grid_view import run_grid
+from ui.store import get_store
+
+K = "exp_sweep"
+MAX_TRIALS = 48  # more is a job for `tlcore sweep` (and a class's shared workers)
+# field -> (label, options, default values, help)
+AXES = {
+    "lr": ("Head learning rate", [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003], [0.01, 0.001],
+           "The new head's learning rate (cosine-decayed)."),
+    "backbone_lr_mult": ("Backbone LR multiplier", [1.0, 0.3, 0.1, 0.03, 0.01], [0.1],
+                         "Trained backbone groups learn at head LR x this (discriminative learning rates)."),
+    "top_k": ("Groups fine-tuned below the head", [0, 1, 2, 3, 4], [1, 2],
+              "Fine-tune top: how many layer groups under the head train."),
+    "bn_policy": ("BatchNorm in frozen groups", list(BN_POLICIES), ["frozen"],
+                  "frozen: keep statistics and affine; stats: re-estimate; affine: train scale and shift; "
+                  "train: both."),
+}
+TOP = 4  # trials taken to Compare
+
+
+def _axes(base) -> tuple[list[str], list[str]]:
+    """The axes that can change a run of ``base``'s strategy, and those that cannot (a
+    frozen backbone has no LR multiplier; fine-tune all freezes no BatchNorm)."""
+    shown = [a for a in AXES if matters(base, a)]
+    return shown, [a for a in AXES if a not in shown]
+
+
+def _spec(base) -> SweepSpec | None:
+    names = [s.name for s in STRATEGIES]
+    c1, c2, c3 = st.columns(3)
+    strategy = c1.selectbox("Strategy", names, index=names.index(base.strategy) if base.strategy in names else 0,
+                            format_func=title, key=f"{K}_strategy")
+    seeds = c2.multiselect("Seeds", list(range(5)), default=[0], key=f"{K}_seeds",
+                           help="Each point runs with each seed: the spread says which differences are noise.")
+    metric = c3.selectbox("Ranked by", METRICS.names(), key=f"{K}_metric",
+                          format_func=lambda m: f"{m} ({METRICS.get(m).help})",
+                          help="Never a test split: the best of many runs on the test set reports an "
+                               "optimistic number.")
+    dims = []
+    shown, hidden = _axes(base.replace(strategy=strategy))
+    cols = st.columns(len(shown))
+    for col, name in zip(cols, shown, strict=True):
+        label, options, default, help_ = AXES[name]
+        chosen = col.multiselect(label, options, default=default, key=f"{K}_{name}", help=help_)
+        if chosen:
+            dims.append(Dim(name, tuple(chosen)))
+    if hidden:
+        st.caption(f"Not offered: {', '.join(AXES[a][0].lower() for a in hidden)}: "
+                   f"{'it does' if len(hidden) == 1 else 'they do'} not change a {title(strategy)} run.")
+    c1, c2 = st.columns([2, 1])
+    search = c1.radio("Search", ["grid", "random"], horizontal=True, key=f"{K}_search",
+                      format_func={"grid": "every combination", "random": "random draws from these values"}.get)
+    trials = c2.number_input("Draws", 1, MAX_TRIALS, 8, key=f"{K}_trials") if search == "random" else None
+    if not seeds:
+        st.info("Pick at least one seed.", icon=":material/info:")
+        return None
+    return SweepSpec(base=base.replace(strategy=strategy), dims=tuple(dims), search=search,
+                     trials=int(trials) if trials else None, seeds=tuple(seeds), metric=metric)
+
+
+def _draw(spec: SweepSpec, cfgs):
+    def draw(recs, finished: bool) -> None:
+        by_id = {r.id: r for r in recs}
+        rows = [trial_row(i, c, by_id.get(c.run_id()), spec) for i, c in enumerate(cfgs) if c.run_id() in by_id]
+        done = [r for r in rows if r["score"] is not None]
+        if not done:
+            st.caption("The plot appears as soon as the first trials finish.")
+            return
+        axes = [{"label": d.name, "values": [_value(r, d.name) for r in done]} for d in spec.dims]
+        if len(spec.seeds) > 1:
+            axes.append({"label": "seed", "values": [r["config"]["seed"] for r in done]})
+        axes = [a for a in axes if len({str(v) for v in a["values"]}) > 1] or axes  # a constant says nothing
+        st.plotly_chart(plots.parallel(axes, [r["score"] for r in done], spec.metric), key=f"{K}_parcoords",
+                        config=plots.CHART_CONFIG)
+        order = ranked(rows, spec.metric)
+        top = order[0]
+        test = top["metrics"].get("test_accuracy")
+        st.markdown(f"**Best so far by {spec.metric}:** {top['values']} (seed {top['config']['seed']}): "
+                    f"{spec.metric} {top['score']:.3f}" + (f", test accuracy {test:.3f}, reported, not used "
+                                                          "to choose" if test is not None else ""))
+        if spec.metric.endswith("accuracy"):
+            n_val = spec.base.val_per_class * len(by_id[top["run_id"]].metrics.get("class_names", []))
+            if n_val:
+                st.caption(f"The validation split has {n_val} images: differences of less than about "
+                           f"{noise(n_val, top['score']):.0%} between trials are within its noise. More seeds "
+                           "say which differences last.")
+        st.dataframe([{"": "★" if r is top else "", **{d.name: _value(r, d.name) for d in spec.dims},
+                       "seed": r["config"]["seed"], spec.metric: r["score"],
+                       "test accuracy": r["metrics"].get("test_accuracy"), "seconds": r["seconds"],
+                       "status": r["status"], "run": r["run_id"]} for r in order],
+                     hide_index=True, key=f"{K}_table")
+        best_ids = [r["run_id"] for r in order if r["score"] is not None][:TOP]
+        if st.button(f"Open the best {len(best_ids)} in Compare", key=f"{K}_compare",
+                     icon=":material/compare_arrows:"):
+            st.session_state["compare_selected"] = best_ids
+            st.switch_page("app_pages/compare.py", query_params={"runs": ",".join(best_ids)})
+
+    return draw
+
+
+def _value(row: dict, name: str):
+    v = row["config"].get(name)
+    return "all" if name == "labels_per_class" and v is None else v
+
+
+def sweep_tab() -> None:
+    from ui.state import get_setup
+
+    st.markdown("Which learning rate, which backbone multiplier, how many groups to fine-tune? Pick the "
+                "values to try on the current setup; every combination (or random draws) trains on the "
+                "app's workers and is ranked by a validation number, so the test accuracy of the winner "
+                "stays honest.")
+    base = get_setup()
+    spec = _spec(base)
+    if spec is None:
+        return
+    st.caption(f"Backbone `{base.backbone}` on `{domain_label(base.dataset)}`"
+               + (f" → `{domain_label(base.target)}`" if base.target else "")
+               + f", {base.labels_per_class or 'all'} labels per class, {base.epochs} epochs (set these on the "
+               f"Data, Model and Train pages). Trials train on this server's {worker_count()} background "
+               "worker(s); for more cores or machines use `tlcore sweep` (the same trials, the same run ids).")
+    try:
+        cfgs = plan(spec)
+    except ValueError as e:
+        st.error(f"Cannot plan this sweep: {e}", icon=":material/error:")
+        return
+    if len(cfgs) > MAX_TRIALS:
+        st.warning(f"{len(cfgs)} trials is more than this page queues at once ({MAX_TRIALS}): choose fewer "
+                   "values or seeds, use random draws, or run it with `tlcore sweep`.", icon=":material/warning:")
+        return
+
+    def record(ids: list[str]) -> None:
+        st.session_state[f"{K}_submitted"] = (spec, cfgs)
+        get_store().add_sweep(spec.sweep_id(), spec.to_dict(), ids)
+
+    def draw(recs, finished: bool) -> None:
+        # the live view is of this session's submission (as the other tabs'), whatever the
+        # widgets say now; without one, of the stored trials of the sweep the widgets describe
+        shown = st.session_state.get(f"{K}_submitted") if st.session_state.get(f"{K}_ids") else None
+        _draw(*(shown or (spec, cfgs)))(recs, finished)
+
+    if not run_grid(f"Run the sweep ({len(cfgs)} trials)", cfgs, K, draw, on_submit=record):
+        st.caption("Not run yet.")
