@@ -14,7 +14,8 @@ ALL = BACKBONES.names()
 
 def test_registry_has_the_promised_families():
     for name in ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small",
-                 "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"]:
+                 "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vgg11_bn", "vgg16",
+                 "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]:
         assert name in BACKBONES
     assert sum(s.family == "lab_resnet" for s in list_backbones()) >= 4
 

@@ -5,9 +5,10 @@ logit, averaged over each map, and keeps the positive part: the regions whose fe
 raised that class. It is taken on the last layer whose output is still a spatial map
 (``target_layer``): in every registered family that is the last block of the last stage
 before its pooling (ResNet's ``layer4``, MobileNet's final 1x1 conv, ConvNeXt's last
-stage, the lab nets' ``block3`` residual block). Where a small input leaves that map 1x1
-(MobileNetV2 at 32 px), there is nothing to localise on, so the last map larger than 1x1
-is used instead.
+stage, VGG's pool5, the lab nets' ``block3`` residual block). An adaptive pooling is never
+it: VGG's resizes pool5's map to the 7x7 its fc6 expects, copying cells at small inputs.
+Where a small input leaves that map 1x1 (MobileNetV2 at 32 px), there is nothing to
+localise on, so the last map larger than 1x1 is used instead.
 
 The heat map needs gradients through a network that was loaded for inference (eval mode,
 frozen groups with ``requires_grad=False``): only the input is given ``requires_grad``, so
@@ -26,6 +27,8 @@ from torch import nn
 
 from tlcore.predict import Prepared
 from tlcore.trained import TrainedModel
+
+ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 # net -> {input size: the layer Grad-CAM uses}; weak, so a dropped model frees its entry
 _LAYERS: weakref.WeakKeyDictionary[nn.Module, dict[int, nn.Module]] = weakref.WeakKeyDictionary()
@@ -61,8 +64,8 @@ def target_layer(net: nn.Module, size: int, channels: int = 3) -> nn.Module:
         for h in hooks:
             h.remove()
         net.train(was)
-    maps = [u for u in _units(net)
-            if u in shapes and len(shapes[u]) == 4 and shapes[u][-2:].numel() > 1]
+    maps = [u for u in _units(net) if u in shapes and len(shapes[u]) == 4
+            and shapes[u][-2:].numel() > 1 and not isinstance(u, ADAPTIVE_POOLS)]
     if not maps:
         raise ValueError(f"no layer of this network keeps a spatial map larger than 1x1 at "
                          f"{size} px")

@@ -1,4 +1,4 @@
-"""Backbone registry: torchvision families and the lab zoo, built by name.
+"""Backbone registry: torchvision families, EfficientNet-Lite and the lab zoo, built by name.
 
 >>> bb = build_backbone("mobilenet_v2")            # ImageNet weights, or a clear error
 >>> bb.net.reset_head(10); logits = bb.net(bb.preprocess(images_uint8))
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tlcore.data.base import Provenance
 
-from . import lab, torchvision_zoo  # noqa: F401  (register entries)
+from . import efficientnet_lite, lab, torchvision_zoo  # noqa: F401  (register entries)
 from .base import (
     BACKBONES,
     BackboneSpec,

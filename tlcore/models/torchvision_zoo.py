@@ -1,9 +1,10 @@
 """torchvision backbones, wrapped as named layer groups, with weights from its Weights API.
 
 Groups follow each family's own stages (ResNet's ``layer1..4``, the resolution stages of
-MobileNet / EfficientNet, ConvNeXt's four stages). For the ``features``-style families the
-stage boundaries are found by where the spatial resolution halves, probed once on a
-small input, so the grouping follows the architecture rather than hand-kept indices.
+MobileNet / EfficientNet / VGG, ConvNeXt's four stages). For the ``features``-style
+families the stage boundaries are found by where the spatial resolution halves, probed
+once on a small input, so the grouping follows the architecture rather than hand-kept
+indices.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def _efficientnet(model: tvm.EfficientNet) -> GroupedNet:
     return _features_family(model, [nn.Flatten(1), model.classifier[0]], model.classifier[1])
 
 
+def _vgg(model: tvm.VGG) -> GroupedNet:
+    # each max-pool starts a stage, so the last is pool5 with fc6 and fc7 (VGG's classifier
+    # up to its last Linear), like MobileNetV3's neck
+    c = model.classifier
+    return _features_family(model, [nn.Flatten(1), *c[:-1]], c[-1])
+
+
 def _convnext(model: tvm.ConvNeXt) -> GroupedNet:
     c = model.classifier
     return _features_family(model, [c[0], c[1]], c[2])
@@ -136,12 +144,15 @@ FAMILIES = {
     "mobilenet_v3_large": (tvm.mobilenet_v3_large, tvm.MobileNet_V3_Large_Weights, _mobilenet_v3, "mobilenet"),
     "efficientnet_b0": (tvm.efficientnet_b0, tvm.EfficientNet_B0_Weights, _efficientnet, "efficientnet"),
     "convnext_tiny": (tvm.convnext_tiny, tvm.ConvNeXt_Tiny_Weights, _convnext, "convnext"),
+    "vgg11_bn": (tvm.vgg11_bn, tvm.VGG11_BN_Weights, _vgg, "vgg"),
+    "vgg16": (tvm.vgg16, tvm.VGG16_Weights, _vgg, "vgg"),
 }
 
 
 def _register(name: str) -> None:
     ctor, enum, wrap, family = FAMILIES[name]
-    weights = {w.name.lower(): _weights_spec(w) for w in enum}
+    # not VGG16's IMAGENET1K_FEATURES: its classifier is NaN, the file is for `features` only
+    weights = {w.name.lower(): _weights_spec(w) for w in enum if w.meta["categories"]}
     # V1 everywhere: the classic recipe, and the file that ships offline for mobilenet_v2
     default = enum.IMAGENET1K_V1.name.lower()
     weights["none"] = random_weights(weights[default].preprocess)
