@@ -1,5 +1,6 @@
-"""``tlcore sweep``'s engine: the same 8-trial sweep serially (the driver trains each trial
-itself) and with ``--concurrency N`` (N background workers, each on its share of the cores).
+"""``tlcore sweep``'s engines: the same 8-trial sweep serially (the driver trains each trial
+itself), with ``--concurrency N`` (N background workers, each on its share of the cores) and
+with ``--engine ray`` (a local Ray with N CPUs, when Ray is installed).
 
     python bench/bench_sweep.py                     # 8 lab-net trials, serial vs 2 workers (~2 min, 2 cores)
     python bench/bench_sweep.py --concurrency 4 --epochs 10
@@ -11,8 +12,10 @@ through ``tlcore.sweep_local.run_local``, timed from the call to the last trial 
 worker start-up included; one warm-up run first pays this process's imports. A third pass trains serially on one
 thread: on a busy machine two threads per run can cost more than they give, and that row
 says how much of the parallel gain is that alone. Printed: the wall times, the throughput
-ratios (serial s / other s), and whether every trial got the same test accuracy in every
-pass (it must: the numbers do not depend on the engine).
+ratios (serial s / other s), whether the trials got identical test accuracy serially on one
+thread and on the workers (one thread each: they must), and how far the serial pass on all
+cores is from them (a run's float sums depend on its thread count: over many epochs that can
+move a test accuracy by an image or two).
 """
 
 from __future__ import annotations
@@ -45,6 +48,28 @@ def one_pass(root: Path, spec, cfgs, concurrency: int) -> tuple[float, list[floa
     return wall, [o.record.metrics["test_accuracy"] for o in out]
 
 
+def ray_pass(root: Path, spec, cfgs, concurrency: int) -> tuple[float, float, list[float]] | None:
+    """Ray's start-up (``ray.init``) and the sweep on it, timed apart; None without Ray."""
+    try:
+        import ray
+    except ImportError:
+        return None
+    from tlcore.runs import Store
+    from tlcore.sweep_ray import run_ray
+
+    os.environ["TLAB_CACHE_DIR"] = str(root / "cache")  # Ray's workers inherit it
+    t0 = time.perf_counter()
+    ray.init(num_cpus=concurrency, include_dashboard=False, log_to_driver=False)
+    start = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        out = run_ray(Store(root), spec, cfgs, concurrency=concurrency)
+        wall = time.perf_counter() - t0
+    finally:
+        ray.shutdown()
+    return start, wall, [o.record.metrics["test_accuracy"] for o in out]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--concurrency", type=int, default=2)
@@ -71,7 +96,9 @@ def main() -> int:
         torch.set_num_threads(1)  # what one thread alone does: half of the parallel gain, or all?
         one_s, one_acc = one_pass(Path(tmp) / "serial1", spec, cfgs, 1)
         torch.set_num_threads(threads)
-    same = serial_acc == par_acc == one_acc
+        on_ray = ray_pass(Path(tmp) / "ray", spec, cfgs, a.concurrency)
+    same_threads = one_acc == par_acc  # one thread each: must be identical
+    gap = max(abs(x - y) for x, y in zip(serial_acc, par_acc, strict=True))
     print(f"{len(cfgs)}-trial sweep (lab_mnist, fine-tune top, 10 labels/class, {a.epochs} epochs) on "
           f"{cores()} cores (load {os.getloadavg()[0]:.1f} at the end)")
     print("| engine | trials at once | threads each | wall s | throughput vs serial |")
@@ -80,9 +107,21 @@ def main() -> int:
     print(f"| serial, one thread | 1 | 1 | {one_s:.1f} | {serial_s / one_s:.2f}x |")
     print(f"| local workers | {a.concurrency} | {thread_share(a.concurrency)} | {par_s:.1f} | "
           f"{serial_s / par_s:.2f}x |")
-    print("| ray | - | - | - | not built yet (issue #15) |")
-    print(f"Identical test accuracy in both passes: {'yes' if same else 'NO'}")
-    return 0 if same else 1
+    if on_ray is None:
+        print("| ray | - | - | - | Ray not installed (pip install -e '.[ray]') |")
+    else:
+        start, ray_s, ray_acc = on_ray
+        same_threads = same_threads and ray_acc == par_acc
+        print(f"| ray (local, {a.concurrency} CPUs) | {a.concurrency} | 1 | {ray_s:.1f} | {serial_s / ray_s:.2f}x |")
+        print(f"| ray, its start-up included | {a.concurrency} | 1 | {start + ray_s:.1f} | "
+              f"{serial_s / (start + ray_s):.2f}x |")
+        print(f"Ray's fixed start-up (ray.init on this machine): {start:.1f} s")
+    print(f"Identical test accuracy, serial on one thread vs the workers and Ray (one thread each): "
+          f"{'yes' if same_threads else 'NO'}")
+    print(f"Largest test-accuracy difference, serial on {threads} threads vs the workers: {gap * 100:.1f} points "
+          f"({sum(x != y for x, y in zip(serial_acc, par_acc, strict=True))} of {len(cfgs)} trials differ: "
+          "float sums depend on the thread count)")
+    return 0 if same_threads else 1
 
 
 if __name__ == "__main__":

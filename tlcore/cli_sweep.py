@@ -69,6 +69,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from tlcore.sweep import best, describe, plan, trial_row
     from tlcore.sweep_local import run_local
 
+    if args.engine != "ray" and (args.address or args.cpus_per_trial != 1):
+        raise ValueError("--address and --cpus-per-trial are for --engine ray")
+    if args.engine == "ray":
+        from tlcore.sweep_ray import _ray
+
+        _ray()  # not installed: say how, before planning anything
     spec = _spec(args)
     cfgs = plan(spec)
     store = open_store(args)
@@ -83,13 +89,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     index = {c.run_id(): i for i, c in enumerate(cfgs)}
     if not args.json:
-        print(f"sweep {sid}: {len(cfgs)} trials, {args.concurrency} at a time, ranked by {spec.metric}",
-              file=sys.stderr)
+        at = "on Ray" + (f" at {args.address}" if args.address else " (this machine)") if args.engine == "ray" else \
+            f"{args.concurrency or 1} at a time"
+        print(f"sweep {sid}: {len(cfgs)} trials, {at}, ranked by {spec.metric}", file=sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
+    say = (lambda kind, out: None) if args.json else (lambda kind, out: _say(kind, out, spec, len(cfgs), index))
     try:
-        outcomes = run_local(store, spec, cfgs, concurrency=args.concurrency, time_budget=args.time_budget,
-                             on_event=lambda kind, out: None if args.json else _say(kind, out, spec, len(cfgs), index),
-                             on_progress=None if args.json or args.quiet else Bar())
+        if args.engine == "ray":
+            from tlcore.sweep_ray import run_ray
+
+            outcomes = run_ray(store, spec, cfgs, address=args.address, concurrency=args.concurrency,
+                               cpus_per_trial=args.cpus_per_trial, time_budget=args.time_budget, on_event=say)
+        else:
+            outcomes = run_local(store, spec, cfgs, concurrency=args.concurrency or 1,
+                                 time_budget=args.time_budget, on_event=say,
+                                 on_progress=None if args.json or args.quiet else Bar())
     except KeyboardInterrupt:
         print(f"\nsweep {sid} stopped: the trials in flight are cancelled; the same command resumes "
               "(finished trials are reused).", file=sys.stderr)
@@ -134,11 +148,18 @@ def add_parser(sub) -> None:
     s.add_argument("--metric", default="val_accuracy",
                    help="what ranks trials: " + "; ".join(f"{m.name} ({m.help})" for m in METRICS)
                    + ". Never a test split's numbers")
-    s.add_argument("--concurrency", type=int, default=1,
-                   help="trials at a time; above 1, that many background workers share the cores")
+    s.add_argument("--concurrency", type=int, default=None,
+                   help="trials at a time. local: default 1 (this process trains them); above 1, that many "
+                        "background workers share the cores. ray: default the cluster's CPUs / --cpus-per-trial")
     s.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="start no trial after this many seconds (those in flight finish)")
-    s.add_argument("--engine", choices=["local"], default="local", help="where trials train: this machine")
+    s.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where trials train: this machine's workers (local), or Ray (an optional extra: "
+                        "pip install -e '.[ray]'), on this machine or a cluster with --address")
+    s.add_argument("--address", default=None,
+                   help="ray: the cluster to join (HOST:PORT of `ray start --head`, auto, or ray://HOST:10001); "
+                        "default a Ray on this machine only")
+    s.add_argument("--cpus-per-trial", type=int, default=1, help="ray: CPUs (and torch threads) each trial takes")
     s.add_argument("--dry-run", action="store_true", help="print the trials, train nothing")
     s.add_argument("--store", default=None, help="store folder (default: the user data dir)")
     s.add_argument("--json", action="store_true", help="one JSON object: sweep_id, trials, best")

@@ -107,14 +107,23 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
     # beside its time; direct calls (CLI, tests, studies) skip the probe's 0.2-4 s
     estimate = _estimate(store, rec.config, fast_path) if record_estimate else None
     result = _run_or_fail(store, rid, rec.config, cb, fast_path)
-    if result is None or not _save_outputs(store, rid, result):
+    if result is None:
         return None
+    return result if record(store, rid, result, estimate) else None
+
+
+def record(store: Store, rid: str, result: RunResult, estimate: dict | None = None) -> bool:
+    """Store a finished ``result`` of run ``rid``: its files, its model, its final row.
+    False (the run marked failed, metrics kept) when the disk refuses the files. The one
+    writer of a result, whether the run trained here or on a Ray node."""
+    if not _save_outputs(store, rid, result):
+        return False
     if estimate is not None and result.status == "done":
         result.metrics["estimated_seconds"] = estimate["seconds"]
         result.provenance["estimate"] = estimate
     store.finish(rid, result.status, metrics=result.metrics, message=result.message,
                  seconds=result.seconds, provenance=result.provenance)
-    return result
+    return True
 
 
 def estimate_run(store: Store, cfg: RunConfig, *, fast_path: bool = True) -> Estimate:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tlcore.config import RunConfig
 from tlcore.runs import FINAL, RunRecord, Store
@@ -35,52 +35,94 @@ class Outcome:
     skipped: bool = False
 
 
+class Engine:
+    """Where trials train. ``launch`` one queued trial, ``step`` (train or wait a little and
+    return the run ids that ended), ``stop`` what is in flight."""
+
+    def launch(self, rid: str) -> None:
+        raise NotImplementedError
+
+    def step(self, inflight: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def stop(self, inflight: list[str]) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class _Driver:
+class LocalEngine(Engine):
+    """This machine: the driver trains (``concurrency`` 1) or background workers do."""
+
     store: Store
-    concurrency: int
-    on_event: Callable[[str, Outcome], None]
+    concurrency: int = 1
     on_progress: Callable[[float, str], None] | None = None
-    inflight: dict[str, Outcome] = field(default_factory=dict)
 
-    def start(self, out: Outcome) -> None:
-        rid, _ = self.store.submit(out.cfg)
-        rec = self.store.get(rid, history=False)
-        if rec.status in ("done", "diverged"):  # stored before: reuse it
-            out.record, out.reused = self.store.get(rid), True
-            self.on_event("reused", out)
-            return
-        self.inflight[rid] = out
-        self.on_event("started", out)
+    def launch(self, rid: str) -> None:
+        pass  # queued by the driver; a worker, or this process in ``step``, claims it
 
-    def step(self) -> None:
-        """Train one trial here (serial), or make sure workers serve the queue (parallel),
-        then collect every trial that has ended."""
+    def step(self, inflight: list[str]) -> list[str]:
         if self.concurrency == 1:
             from tlcore.jobs import execute
 
-            rid = next(iter(self.inflight))
-            if self.store.claim(rid):
-                execute(self.store, rid, on_progress=self.on_progress)
+            if self.store.claim(inflight[0]):
+                execute(self.store, inflight[0], on_progress=self.on_progress)
             else:  # another process (an app's worker) took it: wait for its result
                 time.sleep(0.5)
                 self.store.recover()
         else:
             from tlcore.workers import ensure_workers
 
-            ensure_workers(self.store.root, len(self.inflight), idle_exit=30.0, n=self.concurrency)
+            ensure_workers(self.store.root, len(inflight), idle_exit=30.0, n=self.concurrency)
             time.sleep(0.5)
             self.store.recover()  # a worker that died leaves its trial interrupted, not running
-        for rid, out in list(self.inflight.items()):
-            rec = self.store.get(rid)
-            if rec.status in FINAL:
-                out.record = rec
-                del self.inflight[rid]
-                self.on_event("ended", out)
+        return [rid for rid in inflight if self.store.get(rid, history=False).status in FINAL]
 
-    def stop(self) -> None:
-        for rid in self.inflight:
+    def stop(self, inflight: list[str]) -> None:
+        for rid in inflight:
             self.store.request_cancel(rid)
+
+
+def drive(store: Store, spec: SweepSpec, cfgs: list[RunConfig], engine: Engine, concurrency: int,
+          time_budget: float | None, on_event: Callable[[str, Outcome], None]) -> list[Outcome]:
+    """The sweep loop every engine shares: record the sweep, keep ``concurrency`` trials in
+    flight, reuse stored ones, stop starting trials when the time budget is spent."""
+    if not 1 <= concurrency <= 1024:
+        raise ValueError("concurrency must be from 1 to 1024")
+    if time_budget is not None and time_budget <= 0:
+        raise ValueError("the time budget must be a positive number of seconds")
+    store.add_sweep(spec.sweep_id(), spec.to_dict(), [c.run_id() for c in cfgs])
+    outcomes = [Outcome(c) for c in cfgs]
+    todo = list(outcomes)
+    inflight: dict[str, Outcome] = {}
+    t0 = time.monotonic()
+    try:
+        while todo or inflight:
+            while todo and len(inflight) < concurrency:
+                spent = time_budget is not None and time.monotonic() - t0 > time_budget
+                if spent and len(todo) < len(outcomes):  # the first trial always starts
+                    for out in todo:
+                        out.skipped = True
+                        on_event("skipped", out)
+                    todo.clear()
+                    break
+                out = todo.pop(0)
+                rid, _ = store.submit(out.cfg)
+                if store.get(rid, history=False).status in ("done", "diverged"):  # stored before
+                    out.record, out.reused = store.get(rid), True
+                    on_event("reused", out)
+                    continue
+                inflight[rid] = out
+                engine.launch(rid)
+                on_event("started", out)
+            if inflight:
+                for rid in engine.step(list(inflight)):
+                    out = inflight.pop(rid)
+                    out.record = store.get(rid)
+                    on_event("ended", out)
+    except BaseException:
+        engine.stop(list(inflight))
+        raise
+    return outcomes
 
 
 def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurrency: int = 1,
@@ -92,28 +134,6 @@ def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurren
     outcome)`` hears ``started``, ``reused``, ``ended`` and ``skipped``; ``on_progress``, a
     trial trained here (serial) as it trains."""
     if not 1 <= concurrency <= 64:
-        raise ValueError("concurrency must be from 1 to 64")
-    if time_budget is not None and time_budget <= 0:
-        raise ValueError("the time budget must be a positive number of seconds")
-    store.add_sweep(spec.sweep_id(), spec.to_dict(), [c.run_id() for c in cfgs])
-    outcomes = [Outcome(c) for c in cfgs]
-    todo = list(outcomes)
-    d = _Driver(store, concurrency, on_event, on_progress)
-    t0 = time.monotonic()
-    try:
-        while todo or d.inflight:
-            while todo and len(d.inflight) < concurrency:
-                spent = time_budget is not None and time.monotonic() - t0 > time_budget
-                if spent and len(todo) < len(outcomes):  # the first trial always starts
-                    for out in todo:
-                        out.skipped = True
-                        on_event("skipped", out)
-                    todo.clear()
-                    break
-                d.start(todo.pop(0))
-            if d.inflight:
-                d.step()
-    except BaseException:
-        d.stop()
-        raise
-    return outcomes
+        raise ValueError("concurrency must be from 1 to 64 on this machine")
+    return drive(store, spec, cfgs, LocalEngine(store, concurrency, on_progress), concurrency,
+                 time_budget, on_event)

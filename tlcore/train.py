@@ -170,7 +170,10 @@ class _Training:
         net.to(self.device)
         self.result = RunResult(cfg, "running", provenance={"data": data.provenance(), "weights": {
             "backbone": cfg.backbone, "weights": bb.weights.name, **bb.provenance.to_dict()},
-            "preprocess": bb.preprocess.to_dict(), "device": str(self.device)})
+            "preprocess": bb.preprocess.to_dict(), "device": str(self.device),
+            # CPU float sums depend on it: the same config on another thread count can end an
+            # image or two apart after many epochs (bench/bench_sweep.py measures it)
+            "torch_threads": torch.get_num_threads()})
         self.inputs = _Inputs(bb, data, cfg, strategy.train_on_target)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.ctx = StepContext(net, cfg, self.device, self.gen, bb.preprocess)
