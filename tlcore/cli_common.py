@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ def run_stored(store, cfg, rerun: bool = False, quiet: bool = False):
     """Train ``cfg`` through the store (or reuse its stored result) and return the record."""
     from tlcore.jobs import execute
 
-    rid, queued = store.submit(cfg, rerun=rerun)
+    rid, queued = store.submit(cfg, rerun=rerun, owner=f"cli-{os.getpid()}")
     # A worker or an app session may take the queued run before we do (claim is atomic):
     # then, as for a run already running elsewhere, wait for its result.
     while (rec := store.get(rid, history=False)).status in ("queued", "running"):

@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds REAL,
     pid INTEGER,
     host TEXT,
-    cancel INTEGER NOT NULL DEFAULT 0
+    cancel INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL DEFAULT '',  -- who queued it: the queue is shared fairly between owners
+    claimed REAL  -- when a process last took it (the fair queue's "served last")
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -123,12 +125,22 @@ class Store:
             self.db_path = self.root / "runs.sqlite"
             with self._conn() as c:
                 c.executescript(SCHEMA)
+                self._migrate(c)
             self.recover()
         except (OSError, sqlite3.OperationalError) as e:
             where = root if root is not None else os.environ.get("TLAB_DATA_DIR", "the data folder")
             raise StoreUnavailable(
                 f"cannot use {where} as the run store ({e}). Make it writable, free some space, "
                 "or point TLAB_DATA_DIR (or --store) at a writable folder") from e
+
+    @staticmethod
+    def _migrate(c: sqlite3.Connection) -> None:
+        """Columns added since a store was made: added in place, old rows get the defaults."""
+        have = {row[1] for row in c.execute("PRAGMA table_info(runs)")}
+        for col, decl in (("owner", "TEXT NOT NULL DEFAULT ''"), ("claimed", "REAL")):
+            if col not in have:
+                c.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
+        c.execute("CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, claimed)")
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -142,11 +154,13 @@ class Store:
             c.close()
 
     # -- writing -------------------------------------------------------------------
-    def submit(self, cfg: RunConfig, rerun: bool = False) -> tuple[str, bool]:
+    def submit(self, cfg: RunConfig, rerun: bool = False, owner: str = "") -> tuple[str, bool]:
         """Queue ``cfg``; returns (run id, queued?). A done, queued or running run with
         the same config is not queued again; a failed/cancelled/interrupted one is.
         ``rerun``: a finished (done or diverged) run is queued again too, its epochs and
-        files replaced (a queued or running one is still left alone)."""
+        files replaced (a queued or running one is still left alone). ``owner``: who asks
+        (a browser session, a sweep); ``claim_next`` shares the workers fairly between
+        owners, so one owner's long queue does not hold up another's run."""
         rid = cfg.run_id()
         now = time.time()
         with self._conn() as c:
@@ -160,16 +174,27 @@ class Store:
             # old artifacts go while we hold the write lock: after COMMIT a worker could
             # already have claimed, run and saved the new ones
             shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
-            c.execute("INSERT OR REPLACE INTO runs (id, config, status, created, updated) VALUES (?,?,?,?,?)",
-                      (rid, json.dumps(cfg.to_dict()), "queued", now, now))
+            c.execute("INSERT OR REPLACE INTO runs (id, config, status, created, updated, owner) "
+                      "VALUES (?,?,?,?,?,?)", (rid, json.dumps(cfg.to_dict()), "queued", now, now, owner))
             c.execute("COMMIT")
         return rid, True
 
+    # The owner to serve next: fewest runs training now, then served longest ago (never
+    # first), then the oldest waiting run. Round-robin between owners, FIFO within one.
+    _NEXT_OWNER = """
+        SELECT q.owner FROM (SELECT owner, MIN(created) AS first FROM runs WHERE status='queued'
+                             GROUP BY owner) AS q
+        ORDER BY (SELECT COUNT(*) FROM runs r WHERE r.owner=q.owner AND r.status='running'),
+                 COALESCE((SELECT MAX(claimed) FROM runs r WHERE r.owner=q.owner), 0), q.first
+        LIMIT 1"""
+
     def claim_next(self) -> str | None:
-        """Atomically take the oldest queued run for this process."""
+        """Atomically take the next queued run for this process: the oldest of the owner
+        the fair queue serves next (``_NEXT_OWNER``)."""
         with self._conn() as c:
             c.execute("BEGIN IMMEDIATE")
-            row = c.execute("SELECT id FROM runs WHERE status='queued' ORDER BY created LIMIT 1").fetchone()
+            row = c.execute(f"SELECT id FROM runs WHERE status='queued' AND owner=({self._NEXT_OWNER}) "
+                            "ORDER BY created LIMIT 1").fetchone()
             if row:
                 self._start(c, row[0])
             c.execute("COMMIT")
@@ -194,8 +219,9 @@ class Store:
             self._start(c, rid)
 
     def _start(self, c: sqlite3.Connection, rid: str) -> None:
-        c.execute("UPDATE runs SET status='running', pid=?, host=?, updated=?, progress=0, cancel=0, "
-                  "message='' WHERE id=?", (os.getpid(), socket.gethostname(), time.time(), rid))
+        now = time.time()
+        c.execute("UPDATE runs SET status='running', pid=?, host=?, updated=?, claimed=?, progress=0, cancel=0, "
+                  "message='' WHERE id=?", (os.getpid(), socket.gethostname(), now, now, rid))
 
     def progress(self, rid: str, fraction: float, message: str = "") -> None:
         with self._conn() as c:

@@ -106,7 +106,7 @@ def drive(store: Store, spec: SweepSpec, cfgs: list[RunConfig], engine: Engine, 
                     todo.clear()
                     break
                 out = todo.pop(0)
-                rid, _ = store.submit(out.cfg)
+                rid, _ = store.submit(out.cfg, owner=spec.sweep_id())
                 if store.get(rid, history=False).status in ("done", "diverged"):  # stored before
                     out.record, out.reused = store.get(rid), True
                     on_event("reused", out)

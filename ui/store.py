@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
 from tlcore.config import RunConfig
@@ -21,11 +23,20 @@ def get_store() -> Store:
     return _open(str(data_dir()))
 
 
+def owner() -> str:
+    """This browser session's name in the queue: the workers are shared fairly between
+    sessions (``Store.claim_next``), so a classmate's 45-run sweep does not hold up a run."""
+    if "tl_owner" not in st.session_state:
+        st.session_state["tl_owner"] = "session-" + uuid.uuid4().hex[:12]
+    return st.session_state["tl_owner"]
+
+
 def submit(configs: list[RunConfig], rerun: bool = False) -> list[str]:
     """Queue runs (stored results are reused unless ``rerun``) and make sure a worker is
     executing them."""
     store = get_store()
-    ids = [store.submit(cfg, rerun=rerun)[0] for cfg in configs]
+    who = owner()
+    ids = [store.submit(cfg, rerun=rerun, owner=who)[0] for cfg in configs]
     ensure_worker(store)
     return ids
 
