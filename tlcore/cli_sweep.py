@@ -24,7 +24,11 @@ def _spec(args: argparse.Namespace):
         raise ValueError("a sweep trains named strategies; give --strategy one of `tlcore strategies` "
                          "(or sweep it: --grid strategy=dann,coral)")
     if args.random and args.search == "grid":
-        args.search = "random"  # a range can only be drawn from
+        args.search = "random"  # a range can only be drawn from (or, asked for, by TPE)
+    if args.search == "tpe":
+        from tlcore.sweep_tpe import _optuna
+
+        _optuna()  # not installed: say how, before anything else
     dims = tuple(parse_dim(t) for t in (*(args.grid or ()), *(args.random or ())))
     seeds = tuple(ints(args.seeds, "seeds")) if args.seeds else (args.seed,)
     base = _config_from_args(args)
@@ -32,11 +36,23 @@ def _spec(args: argparse.Namespace):
                      metric=args.metric, search_seed=args.search_seed)
 
 
+class _Index(dict):
+    """Trial numbers for progress lines: the plan's order, or (TPE) the order started."""
+
+    def __init__(self, cfgs) -> None:
+        super().__init__((c.run_id(), i) for i, c in enumerate(cfgs))
+
+    def __missing__(self, rid: str) -> int:
+        self[rid] = len(self)
+        return self[rid]
+
+
 def _say(kind: str, out, spec, n: int, index: dict) -> None:
     from tlcore.sweep import describe
 
     i = index[out.cfg.run_id()]
-    head = f"[{i + 1}/{n}] {describe(out.cfg, spec.dims)} seed {out.cfg.seed}"
+    total = n or f"{(spec.trials or 8) * len(spec.seeds)} at most"
+    head = f"[{i + 1}/{total}] {describe(out.cfg, spec.dims)} seed {out.cfg.seed}"
     if kind == "started":
         print(f"{head}: training", file=sys.stderr, flush=True)
     elif kind in ("ended", "reused"):
@@ -76,9 +92,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         _ray()  # not installed: say how, before planning anything
     spec = _spec(args)
-    cfgs = plan(spec)
+    source = None
+    if spec.search == "tpe":
+        from tlcore.sweep import check_search
+        from tlcore.sweep_tpe import TPESource
+
+        check_search(spec)
+        source, cfgs = TPESource(spec), []
+    else:
+        cfgs = plan(spec)
     store = open_store(args)
     sid = spec.sweep_id()
+    if args.dry_run and source is not None:
+        n = (spec.trials or 8) * len(spec.seeds)
+        text = (f"sweep {sid}: TPE picks each of {spec.trials or 8} points from the scores before it "
+                f"({len(spec.seeds)} seed(s) each, up to {n} runs), ranked by {spec.metric}; the space is valid")
+        print(json.dumps({"sweep_id": sid, "trials": None, "points": spec.trials or 8}) if args.json else text)
+        return 0
     if args.dry_run:
         rows = [{"trial": i, "run_id": c.run_id(), "values": describe(c, spec.dims), "seed": c.seed, "stored": (r := store.get(c.run_id(), history=False)) is not None
                  and r.status == "done"} for i, c in enumerate(cfgs)]
@@ -87,7 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             + ("  (stored)" if r["stored"] else "") for r in rows]
         print(json.dumps({"sweep_id": sid, "trials": rows}, indent=2) if args.json else "\n".join(lines))
         return 0
-    index = {c.run_id(): i for i, c in enumerate(cfgs)}
+    index = _Index(cfgs)
     if not args.json:
         at = "on Ray" + (f" at {args.address}" if args.address else " (this machine)") if args.engine == "ray" else \
             f"{args.concurrency or 1} at a time"
@@ -99,11 +129,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             from tlcore.sweep_ray import run_ray
 
             outcomes = run_ray(store, spec, cfgs, address=args.address, concurrency=args.concurrency,
-                               cpus_per_trial=args.cpus_per_trial, time_budget=args.time_budget, on_event=say)
+                               cpus_per_trial=args.cpus_per_trial, time_budget=args.time_budget, on_event=say,
+                               source=source)
         else:
             outcomes = run_local(store, spec, cfgs, concurrency=args.concurrency or 1,
                                  time_budget=args.time_budget, on_event=say,
-                                 on_progress=None if args.json or args.quiet else Bar())
+                                 on_progress=None if args.json or args.quiet else Bar(), source=source)
     except KeyboardInterrupt:
         print(f"\nsweep {sid} stopped: the trials in flight are cancelled; the same command resumes "
               "(finished trials are reused).", file=sys.stderr)
@@ -142,7 +173,7 @@ def add_parser(sub) -> None:
                    help="a numeric range drawn uniformly (log-uniformly with :log); implies --search random")
     s.add_argument("--search", choices=list(SEARCHES), default="grid")
     s.add_argument("--trials", type=int, default=None,
-                   help="random: how many points (default 8); grid: at most this many")
+                   help="random and tpe: how many points (default 8); grid: at most this many")
     s.add_argument("--seeds", default=None, help="comma-separated seeds, each point runs with each (default --seed)")
     s.add_argument("--search-seed", type=int, default=0, help="seed of the random search's draws")
     s.add_argument("--metric", default="val_accuracy",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from tlcore.config import RunConfig
 from tlcore.registry import Registry
 
-SEARCHES = ("grid", "random")
+SEARCHES = ("grid", "random", "tpe")  # tpe: tlcore.sweep_tpe (Optuna) picks points as results come
 # RunConfig fields a sweep may not vary: seeds have their own option, the rest are not numbers
 # or names a flag can carry (a custom freeze plan, per-group multipliers, the settings tuple)
 NOT_SWEPT = {"seed": "use --seeds", "device": "a sweep runs on one device",
@@ -249,6 +249,19 @@ def _check_knobs(spec: SweepSpec, cfgs: list[RunConfig]) -> None:
                              f"{', '.join(sorted(used))}: set --strategy (or --grid strategy=...) to one that has it")
 
 
+def check_search(spec: SweepSpec) -> None:
+    """A TPE sweep has no fixed plan (each point follows from the scores before it): check
+    its space by planning random draws over it and both ends of every range instead."""
+    if spec.search != "tpe":
+        plan(spec)
+        return
+    probe = dataclasses.replace(spec, search="random", trials=16)
+    plan(probe)
+    ends = [Dim(d.name, values=(d.low, d.high) if _kind(d.name) != "int" else (int(d.low), int(d.high)))
+            if d.is_range else d for d in spec.dims]
+    plan(dataclasses.replace(spec, search="grid", dims=tuple(ends), trials=None))
+
+
 def plan(spec: SweepSpec) -> list[RunConfig]:
     """The trial configs, in order, each built and checked; points that are the same run (a
     setting its strategy does not have) are kept once. ``ValueError`` names what is wrong."""
@@ -256,6 +269,9 @@ def plan(spec: SweepSpec) -> list[RunConfig]:
     from tlcore.models import get_spec
 
     metric(spec.metric)
+    if spec.search == "tpe":
+        raise ValueError("a TPE search has no fixed plan: check it with check_search, run it with "
+                         "tlcore.sweep_tpe.TPESource")
     if spec.search not in SEARCHES:
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}, not {spec.search!r}")
     if not spec.dims:

@@ -82,43 +82,88 @@ class LocalEngine(Engine):
             self.store.request_cancel(rid)
 
 
-def drive(store: Store, spec: SweepSpec, cfgs: list[RunConfig], engine: Engine, concurrency: int,
+class Source:
+    """Where a sweep's trials come from: a fixed plan (``Planned``) or a search that picks
+    each trial from the results before it (``tlcore.sweep_tpe``)."""
+
+    def next(self) -> RunConfig | None:
+        """The next trial to start, or None (none now: the plan is spent, or the search
+        waits for results)."""
+        raise NotImplementedError
+
+    def told(self, cfg: RunConfig, record: RunRecord) -> None:
+        """``cfg`` ended (or was stored already) with ``record``."""
+
+    def known(self) -> list[RunConfig]:
+        """The trials as far as they are known: the whole plan, or those started so far."""
+        raise NotImplementedError
+
+    def rest(self) -> list[RunConfig]:
+        """The trials not started, to list as skipped when the time budget is spent."""
+        return []
+
+
+@dataclass
+class Planned(Source):
+    cfgs: list[RunConfig]
+
+    def __post_init__(self) -> None:
+        self.todo = list(self.cfgs)
+
+    def next(self) -> RunConfig | None:
+        return self.todo.pop(0) if self.todo else None
+
+    def known(self) -> list[RunConfig]:
+        return self.cfgs
+
+    def rest(self) -> list[RunConfig]:
+        out, self.todo = self.todo, []
+        return out
+
+
+def drive(store: Store, spec: SweepSpec, source: Source, engine: Engine, concurrency: int,
           time_budget: float | None, on_event: Callable[[str, Outcome], None]) -> list[Outcome]:
-    """The sweep loop every engine shares: record the sweep, keep ``concurrency`` trials in
-    flight, reuse stored ones, stop starting trials when the time budget is spent."""
+    """The sweep loop every engine and search shares: keep ``concurrency`` trials in flight,
+    reuse stored ones, tell the source each result, stop starting trials when the time
+    budget is spent; the store lists the sweep's trials as they become known."""
     if not 1 <= concurrency <= 1024:
         raise ValueError("concurrency must be from 1 to 1024")
     if time_budget is not None and time_budget <= 0:
         raise ValueError("the time budget must be a positive number of seconds")
-    store.add_sweep(spec.sweep_id(), spec.to_dict(), [c.run_id() for c in cfgs])
-    outcomes = [Outcome(c) for c in cfgs]
-    todo = list(outcomes)
+    sid = spec.sweep_id()
+    store.add_sweep(sid, spec.to_dict(), [c.run_id() for c in source.known()])
+    outcomes: list[Outcome] = []
     inflight: dict[str, Outcome] = {}
     t0 = time.monotonic()
     try:
-        while todo or inflight:
-            while todo and len(inflight) < concurrency:
-                spent = time_budget is not None and time.monotonic() - t0 > time_budget
-                if spent and len(todo) < len(outcomes):  # the first trial always starts
-                    for out in todo:
-                        out.skipped = True
+        while True:
+            while len(inflight) < concurrency:
+                if outcomes and time_budget is not None and time.monotonic() - t0 > time_budget:
+                    for cfg in source.rest():  # the first trial always starts
+                        outcomes.append(out := Outcome(cfg, skipped=True))
                         on_event("skipped", out)
-                    todo.clear()
                     break
-                out = todo.pop(0)
-                rid, _ = store.submit(out.cfg, owner=spec.sweep_id())
+                cfg = source.next()
+                if cfg is None:
+                    break
+                outcomes.append(out := Outcome(cfg))
+                store.add_sweep(sid, spec.to_dict(), [c.run_id() for c in source.known()])
+                rid, _ = store.submit(cfg, owner=sid)
                 if store.get(rid, history=False).status in ("done", "diverged"):  # stored before
                     out.record, out.reused = store.get(rid), True
                     on_event("reused", out)
+                    source.told(cfg, out.record)
                     continue
                 inflight[rid] = out
                 engine.launch(rid)
                 on_event("started", out)
-            if inflight:
-                for rid in engine.step(list(inflight)):
-                    out = inflight.pop(rid)
-                    out.record = store.get(rid)
-                    on_event("ended", out)
+            if not inflight:  # nothing to wait for, and the source has no more
+                break
+            for rid in engine.step(list(inflight)):
+                out = inflight.pop(rid)
+                out.record = store.get(rid)
+                on_event("ended", out)
+                source.told(out.cfg, out.record)
     except BaseException:
         engine.stop(list(inflight))
         raise
@@ -128,12 +173,14 @@ def drive(store: Store, spec: SweepSpec, cfgs: list[RunConfig], engine: Engine, 
 def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurrency: int = 1,
               time_budget: float | None = None,
               on_event: Callable[[str, Outcome], None] = lambda kind, out: None,
-              on_progress: Callable[[float, str], None] | None = None) -> list[Outcome]:
-    """Train ``cfgs`` (``tlcore.sweep.plan(spec)``) through ``store``, recorded as sweep
-    ``spec.sweep_id()``; returns one ``Outcome`` per trial, in order. ``on_event(kind,
+              on_progress: Callable[[float, str], None] | None = None,
+              source: Source | None = None) -> list[Outcome]:
+    """Train ``cfgs`` (``tlcore.sweep.plan(spec)``; or what ``source`` offers, a search)
+    through ``store``, recorded as sweep ``spec.sweep_id()``; returns one ``Outcome`` per
+    trial, in order. ``on_event(kind,
     outcome)`` hears ``started``, ``reused``, ``ended`` and ``skipped``; ``on_progress``, a
     trial trained here (serial) as it trains."""
     if not 1 <= concurrency <= 64:
         raise ValueError("concurrency must be from 1 to 64 on this machine")
-    return drive(store, spec, cfgs, LocalEngine(store, concurrency, on_progress), concurrency,
-                 time_budget, on_event)
+    return drive(store, spec, source or Planned(cfgs), LocalEngine(store, concurrency, on_progress),
+                 concurrency, time_budget, on_event)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from tlcore.config import RunConfig
 from tlcore.runs import Store
 from tlcore.sweep import SweepSpec
-from tlcore.sweep_local import Engine, Outcome, drive
+from tlcore.sweep_local import Engine, Outcome, Planned, Source, drive
 
 INSTALL = "pip install -e '.[ray]' (or pip install 'ray>=2.40')"
 
@@ -199,7 +199,8 @@ class RayEngine(Engine):
 
 def run_ray(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, address: str | None = None,
             concurrency: int | None = None, cpus_per_trial: int = 1, time_budget: float | None = None,
-            on_event: Callable[[str, Outcome], None] = lambda kind, out: None) -> list[Outcome]:
+            on_event: Callable[[str, Outcome], None] = lambda kind, out: None,
+            source: Source | None = None) -> list[Outcome]:
     """``tlcore.sweep_local.run_local``'s contract on Ray: a local Ray with ``concurrency``
     CPUs (default: this machine's), or the cluster at ``address``, where ``concurrency``
     defaults to its CPUs divided by ``cpus_per_trial``."""
@@ -208,7 +209,8 @@ def run_ray(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, address: st
     try:
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         n = concurrency or max(1, cluster_cpus // cpus_per_trial)
-        return drive(store, spec, cfgs, RayEngine(store, cpus_per_trial), n, time_budget, on_event)
+        return drive(store, spec, source or Planned(cfgs), RayEngine(store, cpus_per_trial), n, time_budget,
+                     on_event)
     finally:
         if ours:
             ray.shutdown()
