@@ -254,3 +254,44 @@ def test_tpe_space_is_checked_before_anything_and_missing_optuna_says_how(tmp_pa
     monkeypatch.setitem(sys.modules, "optuna", None)
     assert main(["sweep", "--store", str(tmp_path), "--search", "tpe", "--random", "lr=0.001:0.1"]) == 2
     assert "pip install -e '.[search]'" in capsys.readouterr().err
+
+
+def test_early_stopping_stops_the_poor_trials_and_keeps_their_curves(tmp_path):
+    """The median rule on a sweep whose answer is known: learning rates of 1e-5 barely move
+    from chance, 0.02-0.05 learn. The first three (good) run to the end; the two poor ones
+    after them are stopped early, stored as stopped with the epochs they had; the last good
+    one is not. Resumed, the sweep keeps the stopped ones as they are."""
+    pytest.importorskip("optuna")
+    from tlcore.sweep_stop import MedianStop
+
+    s = SweepSpec(BASE.replace(labels_per_class=20, val_per_class=20, epochs=24),
+                  (parse_dim("lr=0.05,0.03,0.02,0.00001,0.00002,0.04"),))
+    store = Store(tmp_path / "s")
+    out = run_local(store, s, plan(s), stopper=MedianStop(s.metric, warmup=8))  # as the CLI: a third
+    got = {o.cfg.lr: (o.record.status, len(store.get(o.record.id).history)) for o in out}
+    assert [got[lr][0] for lr in (0.05, 0.03, 0.02, 0.04)] == ["done"] * 4, got
+    for lr in (0.00001, 0.00002):
+        status, epochs = got[lr]
+        assert status == "stopped" and 8 <= epochs < 24, got
+        assert "stopped early" in store.get(out[[o.cfg.lr for o in out].index(lr)].record.id).message
+    assert best([o.record for o in out], "val_accuracy").config.lr in (0.05, 0.03, 0.02, 0.04)
+    again = run_local(store, s, plan(s), stopper=MedianStop(s.metric, warmup=8))
+    assert all(o.reused for o in again)
+    assert [o.record.status for o in again] == [o.record.status for o in out]
+
+
+def test_a_space_file_joins_the_flags_and_a_bad_one_is_named(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"grid": {"top_k": [1, 2], "labels_per_class": [None, 5]},
+                                 "random": {"lr": "0.001:0.1:log"}, "trials": 3, "seeds": [0, 1]}))
+    rc, text = _cli("--backbone", "lab_mnist", "--dataset", "digits", "--strategy", "finetune_top",
+                    "--store", str(tmp_path / "s"), "--space", str(space), "--dry-run", "--json")
+    trials = json.loads(text)["trials"]
+    assert rc == 0 and len(trials) == 6 and {t["seed"] for t in trials} == {0, 1}  # 3 draws x 2 seeds
+    assert all("lr=" in t["values"] and "top_k=" in t["values"] for t in trials)
+    (tmp_path / "bad.json").write_text('{"grid": {"lr": [0.1]}, "bogus": 1}')
+    assert _cli("--store", str(tmp_path / "s"), "--space", str(tmp_path / "bad.json"))[0] == 2
+    assert "unknown key(s) bogus" in capsys.readouterr().err
+    (tmp_path / "both.json").write_text('{"grid": {"lr": [0.1, 0.2]}}')
+    assert _cli("--store", str(tmp_path / "s"), "--space", str(tmp_path / "both.json"), "--grid", "lr=0.3")[0] == 2
+    assert "lr is given twice" in capsys.readouterr().err

@@ -114,3 +114,18 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, ca
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     rc = main(["sweep", "--store", str(tmp_path), "--grid", "lr=0.1", "--engine", "ray"])
     assert rc == 2 and "pip install -e '.[ray]'" in capsys.readouterr().err
+
+
+def test_early_stopping_reaches_a_trial_on_ray(tmp_path):
+    """The median rule's stop goes through the mailbox to the Ray task; the trial is
+    stored stopped with the epochs it had, the learning ones done."""
+    pytest.importorskip("optuna")
+    from tlcore.sweep_stop import MedianStop
+
+    s = SweepSpec(BASE.replace(labels_per_class=20, val_per_class=20, epochs=24),
+                  (parse_dim("lr=0.05,0.03,0.02,0.00001"),))
+    store = Store(tmp_path / "s")
+    out = run_ray(store, s, plan(s), concurrency=1, stopper=MedianStop(s.metric, warmup=8))
+    got = {o.cfg.lr: (o.record.status, len(store.get(o.record.id).history)) for o in out}
+    assert [got[lr][0] for lr in (0.05, 0.03, 0.02)] == ["done"] * 3, got
+    assert got[0.00001][0] == "stopped" and 8 <= got[0.00001][1] < 24, got

@@ -23,6 +23,8 @@ def _spec(args: argparse.Namespace):
     if args.strategy == AUTO:
         raise ValueError("a sweep trains named strategies; give --strategy one of `tlcore strategies` "
                          "(or sweep it: --grid strategy=dann,coral)")
+    if args.space:
+        _merge_space(args)
     if args.random and args.search == "grid":
         args.search = "random"  # a range can only be drawn from (or, asked for, by TPE)
     if args.search == "tpe":
@@ -34,6 +36,22 @@ def _spec(args: argparse.Namespace):
     base = _config_from_args(args)
     return SweepSpec(base=base, dims=dims, search=args.search, trials=args.trials, seeds=seeds,
                      metric=args.metric, search_seed=args.search_seed)
+
+
+def _merge_space(args: argparse.Namespace) -> None:
+    """A space file's dimensions join the flags'; its search, trials, seeds and metric apply
+    where the flag was left at its default."""
+    from tlcore.sweep import read_space
+
+    space = read_space(args.space)
+    args.grid = [*(args.grid or ()), *space.get("grid", ())]
+    args.random = [*(args.random or ()), *space.get("random", ())]
+    for key, default in (("search", "grid"), ("trials", None), ("metric", "val_accuracy"), ("search_seed", 0)):
+        if key in space and getattr(args, key) == default:
+            setattr(args, key, space[key])
+    if "seeds" in space and not args.seeds:
+        seeds = space["seeds"]
+        args.seeds = ",".join(str(x) for x in (seeds if isinstance(seeds, list) else [seeds]))
 
 
 class _Index(dict):
@@ -81,9 +99,10 @@ def _table(trials: list[dict], metric_name: str, best_id: str | None) -> list[st
     return lines
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from tlcore.sweep import best, describe, plan, trial_row
-    from tlcore.sweep_local import run_local
+def _prepare(args: argparse.Namespace):
+    """The spec, its fixed trials (none for TPE: its source asks them), the source and the
+    early-stopping rule; every check runs here, before anything trains."""
+    from tlcore.sweep import check_search, plan
 
     if args.engine != "ray" and (args.address or args.cpus_per_trial != 1):
         raise ValueError("--address and --cpus-per-trial are for --engine ray")
@@ -92,49 +111,75 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         _ray()  # not installed: say how, before planning anything
     spec = _spec(args)
-    source = None
+    source, cfgs = None, []
     if spec.search == "tpe":
-        from tlcore.sweep import check_search
         from tlcore.sweep_tpe import TPESource
 
         check_search(spec)
-        source, cfgs = TPESource(spec), []
+        source = TPESource(spec)
     else:
         cfgs = plan(spec)
-    store = open_store(args)
+    stopper = None
+    if args.early_stop == "median":
+        from tlcore.sweep_stop import MedianStop
+
+        stopper = MedianStop(spec.metric, warmup=max(1, spec.base.epochs // 3))
+    return spec, cfgs, source, stopper
+
+
+def _dry_run(args: argparse.Namespace, spec, cfgs, source, store) -> int:
+    from tlcore.sweep import describe
+
     sid = spec.sweep_id()
-    if args.dry_run and source is not None:
+    if source is not None:
         n = (spec.trials or 8) * len(spec.seeds)
         text = (f"sweep {sid}: TPE picks each of {spec.trials or 8} points from the scores before it "
                 f"({len(spec.seeds)} seed(s) each, up to {n} runs), ranked by {spec.metric}; the space is valid")
         print(json.dumps({"sweep_id": sid, "trials": None, "points": spec.trials or 8}) if args.json else text)
         return 0
-    if args.dry_run:
-        rows = [{"trial": i, "run_id": c.run_id(), "values": describe(c, spec.dims), "seed": c.seed, "stored": (r := store.get(c.run_id(), history=False)) is not None
-                 and r.status == "done"} for i, c in enumerate(cfgs)]
-        lines = [f"sweep {sid}: {len(cfgs)} trials ({spec.search}), ranked by {spec.metric}"] + [
-            f"  {r['trial'] + 1:3d}. {r['run_id']}  {r['values']} seed {r['seed']}"
-            + ("  (stored)" if r["stored"] else "") for r in rows]
-        print(json.dumps({"sweep_id": sid, "trials": rows}, indent=2) if args.json else "\n".join(lines))
-        return 0
+    rows = [{"trial": i, "run_id": c.run_id(), "values": describe(c, spec.dims), "seed": c.seed,
+             "stored": (r := store.get(c.run_id(), history=False)) is not None and r.status == "done"}
+            for i, c in enumerate(cfgs)]
+    lines = [f"sweep {sid}: {len(cfgs)} trials ({spec.search}), ranked by {spec.metric}"] + [
+        f"  {r['trial'] + 1:3d}. {r['run_id']}  {r['values']} seed {r['seed']}"
+        + ("  (stored)" if r["stored"] else "") for r in rows]
+    print(json.dumps({"sweep_id": sid, "trials": rows}, indent=2) if args.json else "\n".join(lines))
+    return 0
+
+
+def _train(args: argparse.Namespace, spec, cfgs, source, stopper, store):
+    """The trials through the chosen engine; its outcomes."""
+    from tlcore.sweep_local import run_local
+
     index = _Index(cfgs)
     if not args.json:
         at = "on Ray" + (f" at {args.address}" if args.address else " (this machine)") if args.engine == "ray" else \
             f"{args.concurrency or 1} at a time"
-        print(f"sweep {sid}: {len(cfgs)} trials, {at}, ranked by {spec.metric}", file=sys.stderr)
+        print(f"sweep {spec.sweep_id()}: {len(cfgs) or 'TPE-chosen'} trials, {at}, ranked by {spec.metric}",
+              file=sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
     say = (lambda kind, out: None) if args.json else (lambda kind, out: _say(kind, out, spec, len(cfgs), index))
-    try:
-        if args.engine == "ray":
-            from tlcore.sweep_ray import run_ray
+    if args.engine == "ray":
+        from tlcore.sweep_ray import run_ray
 
-            outcomes = run_ray(store, spec, cfgs, address=args.address, concurrency=args.concurrency,
-                               cpus_per_trial=args.cpus_per_trial, time_budget=args.time_budget, on_event=say,
-                               source=source)
-        else:
-            outcomes = run_local(store, spec, cfgs, concurrency=args.concurrency or 1,
-                                 time_budget=args.time_budget, on_event=say,
-                                 on_progress=None if args.json or args.quiet else Bar(), source=source)
+        return run_ray(store, spec, cfgs, address=args.address, concurrency=args.concurrency,
+                       cpus_per_trial=args.cpus_per_trial, time_budget=args.time_budget, on_event=say,
+                       source=source, stopper=stopper)
+    return run_local(store, spec, cfgs, concurrency=args.concurrency or 1, time_budget=args.time_budget,
+                     on_event=say, on_progress=None if args.json or args.quiet else Bar(), source=source,
+                     stopper=stopper)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from tlcore.sweep import best, trial_row
+
+    spec, cfgs, source, stopper = _prepare(args)
+    store = open_store(args)
+    sid = spec.sweep_id()
+    if args.dry_run:
+        return _dry_run(args, spec, cfgs, source, store)
+    try:
+        outcomes = _train(args, spec, cfgs, source, stopper, store)
     except KeyboardInterrupt:
         print(f"\nsweep {sid} stopped: the trials in flight are cancelled; the same command resumes "
               "(finished trials are reused).", file=sys.stderr)
@@ -171,7 +216,12 @@ def add_parser(sub) -> None:
                         "values; repeatable. The grid is every combination")
     s.add_argument("--random", action="append", metavar="FIELD=LOW:HIGH[:log]",
                    help="a numeric range drawn uniformly (log-uniformly with :log); implies --search random")
-    s.add_argument("--search", choices=list(SEARCHES), default="grid")
+    s.add_argument("--space", default=None, metavar="FILE",
+                   help="a JSON (or YAML) file: {\"grid\": {\"lr\": [0.01, 0.001]}, \"random\": {\"backbone_lr_mult\": "
+                        "\"0.01:1:log\"}, \"search\", \"trials\", \"seeds\", \"metric\"}; joins the flags")
+    s.add_argument("--search", choices=list(SEARCHES), default="grid",
+                   help="grid: every combination; random: draws; tpe: Optuna's TPE picks each point from "
+                        "the scores before it (the [search] extra)")
     s.add_argument("--trials", type=int, default=None,
                    help="random and tpe: how many points (default 8); grid: at most this many")
     s.add_argument("--seeds", default=None, help="comma-separated seeds, each point runs with each (default --seed)")
@@ -184,6 +234,10 @@ def add_parser(sub) -> None:
                         "background workers share the cores. ray: default the cluster's CPUs / --cpus-per-trial")
     s.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="start no trial after this many seconds (those in flight finish)")
+    s.add_argument("--early-stop", choices=["none", "median"], default="none",
+                   help="median: stop a trial whose validation score at an epoch is below the median of the "
+                        "trials before it at that epoch (Optuna's MedianPruner; after 3 trials and a third of the epochs); "
+                        "it is stored as stopped, its curve kept")
     s.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="where trials train: this machine's workers (local), or Ray (an optional extra: "
                         "pip install -e '.[ray]'), on this machine or a cluster with --address")

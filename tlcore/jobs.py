@@ -116,6 +116,10 @@ def record(store: Store, rid: str, result: RunResult, estimate: dict | None = No
     """Store a finished ``result`` of run ``rid``: its files, its model, its final row.
     False (the run marked failed, metrics kept) when the disk refuses the files. The one
     writer of a result, whether the run trained here or on a Ray node."""
+    if result.status == "cancelled" and store.stop_requested(rid):  # a sweep's early stop
+        result.status = "stopped"
+        result.message = (f"stopped early after {len(result.history)} epoch(s) by the sweep's median rule: "
+                          "its validation score was below the median of the trials before it")
     if not _save_outputs(store, rid, result):
         return False
     if estimate is not None and result.status == "done":

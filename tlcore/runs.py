@@ -27,8 +27,9 @@ import torch
 from tlcore.config import RunConfig
 from tlcore.paths import data_dir
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
-FINAL = ("done", "failed", "cancelled", "diverged", "interrupted")
+# stopped: ended early by a sweep's early-stopping rule (tlcore.sweep_stop), its curve so far kept
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "stopped")
+FINAL = ("done", "failed", "cancelled", "diverged", "interrupted", "stopped")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -247,6 +248,17 @@ class Store:
             c.execute("UPDATE runs SET cancel=1 WHERE id=? AND status='running'", (rid,))
             c.execute("UPDATE runs SET status='cancelled', message='cancelled before it started' "
                       "WHERE id=? AND status='queued'", (rid,))
+
+    def request_stop(self, rid: str) -> None:
+        """Ask running ``rid`` to end early (a sweep's early stopping): the trainer stops as
+        for a cancel, and the run is stored ``stopped``, not ``cancelled``."""
+        with self._conn() as c:
+            c.execute("UPDATE runs SET cancel=2 WHERE id=? AND status='running'", (rid,))
+
+    def stop_requested(self, rid: str) -> bool:
+        with self._conn() as c:
+            row = c.execute("SELECT cancel FROM runs WHERE id=?", (rid,)).fetchone()
+        return bool(row and row[0] == 2)
 
     def cancel_requested(self, rid: str) -> bool:
         with self._conn() as c:

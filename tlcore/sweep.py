@@ -162,6 +162,48 @@ def parse_dim(text: str) -> Dim:
     return Dim(name, values=values)
 
 
+SPACE_KEYS = ("grid", "random", "search", "trials", "seeds", "metric", "search_seed")
+
+
+def read_space(path: str) -> dict:
+    """A space file (JSON, or YAML when PyYAML is installed), e.g.
+    ``{"grid": {"lr": [0.01, 0.001], "top_k": [1, 2]}, "random": {"backbone_lr_mult":
+    "0.01:1:log"}, "search": "random", "trials": 8, "seeds": [0, 1]}``; returned with
+    ``grid`` and ``random`` as the command line's ``FIELD=...`` strings."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read the space file {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(f"{path} is not JSON ({e}); YAML needs PyYAML (pip install pyyaml)") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as ye:
+            raise ValueError(f"{path} is neither JSON nor YAML: {ye}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a space file is a mapping with {', '.join(SPACE_KEYS)}")
+    if unknown := sorted(set(data) - set(SPACE_KEYS)):
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; a space file has {', '.join(SPACE_KEYS)}")
+    out = dict(data)
+    for key in ("grid", "random"):
+        dims = data.get(key) or {}
+        if not isinstance(dims, dict):
+            raise ValueError(f"{path}: {key} maps each field to its {'values' if key == 'grid' else 'LOW:HIGH'}")
+        if key == "grid":
+            out[key] = [f"{k}=" + ",".join("all" if v is None else str(v) for v in
+                                           (vs if isinstance(vs, list) else [vs])) for k, vs in dims.items()]
+        else:
+            out[key] = [f"{k}={v}" for k, v in dims.items()]
+    return out
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """Everything that decides which trials a sweep trains. ``trials``: the number of random

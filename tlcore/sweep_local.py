@@ -48,6 +48,11 @@ class Engine:
     def stop(self, inflight: list[str]) -> None:
         raise NotImplementedError
 
+    def stop_early(self, rid: str) -> None:
+        """Tell trial ``rid`` to end early (the store's flag is already set)."""
+
+    watch: Callable[[], None] | None = None  # the driver's early-stopping check, for engines that block
+
 
 @dataclass
 class LocalEngine(Engine):
@@ -65,7 +70,7 @@ class LocalEngine(Engine):
             from tlcore.jobs import execute
 
             if self.store.claim(inflight[0]):
-                execute(self.store, inflight[0], on_progress=self.on_progress)
+                execute(self.store, inflight[0], on_progress=self._progress())
             else:  # another process (an app's worker) took it: wait for its result
                 time.sleep(0.5)
                 self.store.recover()
@@ -80,6 +85,22 @@ class LocalEngine(Engine):
     def stop(self, inflight: list[str]) -> None:
         for rid in inflight:
             self.store.request_cancel(rid)
+
+    def _progress(self) -> Callable[[float, str], None] | None:
+        """The progress hook for a trial trained here: the bar, and every 0.1 s the
+        driver's early-stopping check (this process is busy training, so it asks from here)."""
+        if self.watch is None:
+            return self.on_progress
+        last = [0.0]
+
+        def hook(frac: float, msg: str) -> None:
+            if self.on_progress:
+                self.on_progress(frac, msg)
+            if time.monotonic() - last[0] > 0.1:
+                last[0] = time.monotonic()
+                self.watch()
+
+        return hook
 
 
 class Source:
@@ -121,60 +142,109 @@ class Planned(Source):
         return out
 
 
+@dataclass
+class _Sweep:
+    """The sweep loop's state; ``drive`` runs it."""
+
+    store: Store
+    spec: SweepSpec
+    source: Source
+    engine: Engine
+    concurrency: int
+    time_budget: float | None
+    on_event: Callable[[str, Outcome], None]
+    stopper: object = None
+
+    def __post_init__(self) -> None:
+        self.sid = self.spec.sweep_id()
+        self.reusable = ("done", "diverged") + (("stopped",) if self.stopper else ())
+        self.outcomes: list[Outcome] = []
+        self.inflight: dict[str, Outcome] = {}
+        self.t0 = time.monotonic()
+        if self.stopper:
+            self.engine.watch = self.check_stops
+
+    def record_trials(self) -> None:
+        self.store.add_sweep(self.sid, self.spec.to_dict(), [c.run_id() for c in self.source.known()])
+
+    def fill(self) -> None:
+        """Start trials until ``concurrency`` are in flight or the source has none now."""
+        while len(self.inflight) < self.concurrency:
+            spent = self.time_budget is not None and time.monotonic() - self.t0 > self.time_budget
+            if spent and self.outcomes:  # the first trial always starts
+                for cfg in self.source.rest():
+                    self.outcomes.append(out := Outcome(cfg, skipped=True))
+                    self.on_event("skipped", out)
+                return
+            cfg = self.source.next()
+            if cfg is None:
+                return
+            self.outcomes.append(out := Outcome(cfg))
+            self.record_trials()
+            self.start(out)
+
+    def start(self, out: Outcome) -> None:
+        rid = out.cfg.run_id()
+        have = self.store.get(rid, history=False)
+        if not (have and have.status in self.reusable):
+            self.store.submit(out.cfg, owner=self.sid)
+        if self.store.get(rid, history=False).status in self.reusable:  # stored before
+            out.record, out.reused = self.store.get(rid), True
+            self.on_event("reused", out)
+            self.told(out)
+            return
+        self.inflight[rid] = out
+        self.engine.launch(rid)
+        self.on_event("started", out)
+
+    def told(self, out: Outcome) -> None:
+        self.source.told(out.cfg, out.record)
+        if self.stopper:
+            self.stopper.ended(out.cfg.run_id(), out.record)
+
+    def collect(self) -> None:
+        for rid in self.engine.step(list(self.inflight)):
+            out = self.inflight.pop(rid)
+            out.record = self.store.get(rid)
+            self.on_event("ended", out)
+            self.told(out)
+        if self.stopper and self.inflight:
+            self.check_stops()
+
+    def check_stops(self) -> None:
+        for rid in self.stopper.watch(self.store, list(self.inflight)):
+            self.store.request_stop(rid)
+            self.engine.stop_early(rid)
+
+
 def drive(store: Store, spec: SweepSpec, source: Source, engine: Engine, concurrency: int,
-          time_budget: float | None, on_event: Callable[[str, Outcome], None]) -> list[Outcome]:
+          time_budget: float | None, on_event: Callable[[str, Outcome], None], stopper=None) -> list[Outcome]:
     """The sweep loop every engine and search shares: keep ``concurrency`` trials in flight,
     reuse stored ones, tell the source each result, stop starting trials when the time
-    budget is spent; the store lists the sweep's trials as they become known."""
+    budget is spent; the store lists the sweep's trials as they become known. ``stopper``
+    (``tlcore.sweep_stop.MedianStop``): stops poor trials early."""
     if not 1 <= concurrency <= 1024:
         raise ValueError("concurrency must be from 1 to 1024")
     if time_budget is not None and time_budget <= 0:
         raise ValueError("the time budget must be a positive number of seconds")
-    sid = spec.sweep_id()
-    store.add_sweep(sid, spec.to_dict(), [c.run_id() for c in source.known()])
-    outcomes: list[Outcome] = []
-    inflight: dict[str, Outcome] = {}
-    t0 = time.monotonic()
+    sw = _Sweep(store, spec, source, engine, concurrency, time_budget, on_event, stopper)
+    sw.record_trials()
     try:
         while True:
-            while len(inflight) < concurrency:
-                if outcomes and time_budget is not None and time.monotonic() - t0 > time_budget:
-                    for cfg in source.rest():  # the first trial always starts
-                        outcomes.append(out := Outcome(cfg, skipped=True))
-                        on_event("skipped", out)
-                    break
-                cfg = source.next()
-                if cfg is None:
-                    break
-                outcomes.append(out := Outcome(cfg))
-                store.add_sweep(sid, spec.to_dict(), [c.run_id() for c in source.known()])
-                rid, _ = store.submit(cfg, owner=sid)
-                if store.get(rid, history=False).status in ("done", "diverged"):  # stored before
-                    out.record, out.reused = store.get(rid), True
-                    on_event("reused", out)
-                    source.told(cfg, out.record)
-                    continue
-                inflight[rid] = out
-                engine.launch(rid)
-                on_event("started", out)
-            if not inflight:  # nothing to wait for, and the source has no more
-                break
-            for rid in engine.step(list(inflight)):
-                out = inflight.pop(rid)
-                out.record = store.get(rid)
-                on_event("ended", out)
-                source.told(out.cfg, out.record)
+            sw.fill()
+            if not sw.inflight:  # nothing to wait for, and the source has no more
+                return sw.outcomes
+            sw.collect()
     except BaseException:
-        engine.stop(list(inflight))
+        engine.stop(list(sw.inflight))
         raise
-    return outcomes
 
 
 def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurrency: int = 1,
               time_budget: float | None = None,
               on_event: Callable[[str, Outcome], None] = lambda kind, out: None,
               on_progress: Callable[[float, str], None] | None = None,
-              source: Source | None = None) -> list[Outcome]:
+              source: Source | None = None, stopper=None) -> list[Outcome]:
     """Train ``cfgs`` (``tlcore.sweep.plan(spec)``; or what ``source`` offers, a search)
     through ``store``, recorded as sweep ``spec.sweep_id()``; returns one ``Outcome`` per
     trial, in order. ``on_event(kind,
@@ -183,4 +253,4 @@ def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurren
     if not 1 <= concurrency <= 64:
         raise ValueError("concurrency must be from 1 to 64 on this machine")
     return drive(store, spec, source or Planned(cfgs), LocalEngine(store, concurrency, on_progress),
-                 concurrency, time_budget, on_event)
+                 concurrency, time_budget, on_event, stopper)

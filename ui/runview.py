@@ -15,7 +15,7 @@ from ui.store import get_store
 STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/play_circle:",
                "done": ":material/check_circle:", "failed": ":material/error:",
                "cancelled": ":material/stop_circle:", "diverged": ":material/trending_up:",
-               "interrupted": ":material/warning:"}
+               "interrupted": ":material/warning:", "stopped": ":material/content_cut:"}
 
 
 def records(ids: Sequence[str]) -> list[RunRecord]:
