@@ -111,3 +111,23 @@ def test_sweep_tab_offers_only_the_settings_that_change_a_run(tmp_path, monkeypa
     assert {"exp_sweep_lr", "exp_sweep_bn_policy"} <= keys
     assert not keys & {"exp_sweep_backbone_lr_mult", "exp_sweep_top_k"}
     assert any("do not change a Feature extraction run" in c.value for c in at.caption)
+
+
+def test_sweep_tab_random_draws_within_the_range_picked(tmp_path, monkeypatch):
+    at = open_experiments(tmp_path, monkeypatch)
+    at.selectbox(key="exp_sweep_strategy").set_value("finetune_top").run()
+    at.multiselect(key="exp_sweep_lr").set_value([0.03, 0.001]).run()
+    at.multiselect(key="exp_sweep_top_k").set_value([0, 2]).run()
+    at.radio(key="exp_sweep_search").set_value("random").run()
+    at.number_input(key="exp_sweep_trials").set_value(5).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.button(key="exp_sweep_run").label == "Run the sweep (5 trials)"
+    at.button(key="exp_sweep_run").click().run()
+    from tlcore.runs import Store
+
+    store = Store(tmp_path)
+    cfgs = [r.config for r in store.list()]
+    for r in store.list():
+        store.request_cancel(r.id)  # only the plan is checked here
+    assert len(cfgs) == 5 and all(0.001 <= c.lr <= 0.03 and c.top_k in (0, 1, 2) for c in cfgs)
+    assert len({c.lr for c in cfgs}) == 5  # drawn, not the two values picked

@@ -68,13 +68,29 @@ def _spec(base) -> SweepSpec | None:
                    f"{'it does' if len(hidden) == 1 else 'they do'} not change a {title(strategy)} run.")
     c1, c2 = st.columns([2, 1])
     search = c1.radio("Search", ["grid", "random"], horizontal=True, key=f"{K}_search",
-                      format_func={"grid": "every combination", "random": "random draws from these values"}.get)
+                      format_func={"grid": "every combination", "random": "random draws in these ranges"}.get,
+                      help="Random: each number is drawn between the smallest and largest value picked "
+                           "(log scale for the learning rate and the multiplier); a BatchNorm policy from "
+                           "those picked.")
     trials = c2.number_input("Draws", 1, MAX_TRIALS, 8, key=f"{K}_trials") if search == "random" else None
+    if search == "random":
+        dims = [_as_range(d) for d in dims]
     if not seeds:
         st.info("Pick at least one seed.", icon=":material/info:")
         return None
     return SweepSpec(base=base.replace(strategy=strategy), dims=tuple(dims), search=search,
                      trials=int(trials) if trials else None, seeds=tuple(seeds), metric=metric)
+
+
+LOG_AXES = ("lr", "backbone_lr_mult")  # rates: drawn on a log scale
+
+
+def _as_range(d: Dim) -> Dim:
+    """A numeric axis with two or more values picked, as the range between them."""
+    nums = [v for v in d.values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(set(nums)) < 2 or len(nums) != len(d.values):
+        return d
+    return Dim(d.name, low=float(min(nums)), high=float(max(nums)), log=d.name in LOG_AXES)
 
 
 def _draw(spec: SweepSpec, cfgs):
