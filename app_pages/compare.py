@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcore import plots
+from tlcore import cka, plots
 from tlcore.compare import (
     describe_run,
     final_table,
@@ -104,6 +104,26 @@ st.dataframe(rows, hide_index=True, key="compare_table", column_config={
 for m in ("test_accuracy", "target_accuracy"):
     if sentence := group_winner_sentence(groups, m):
         st.success(sentence, icon=":material/emoji_events:")
+
+finished = {r.id: describe_run(r) for r in recs if r.status == "done"}
+if finished:
+    st.subheader("How far training moved each layer group")
+    st.caption("Linear CKA between each group's features before and after training, on the run's test "
+               "images: 1 means the group's features are still the pretrained ones up to a rotation and "
+               "scale, lower means training moved them. Feature extraction gives 1 everywhere by "
+               "construction (nothing below the head trains).")
+    todo = cka.overview(store, finished).pending
+    if todo and st.button(f"Compute for {len(todo)} run(s)", key="compare_cka",
+                          icon=":material/straighten:", help="A few seconds a run; kept with the run."):
+        with st.spinner("Feeding the test images through the pretrained and the trained networks…"):
+            cka.overview(store, {i: finished[i] for i in todo}, compute=True)
+        st.rerun()  # drawn from the cache now, without the button
+    moved = cka.overview(store, finished)
+    if moved.series:
+        figs["distortion"] = plots.distortion(moved.series)
+        st.plotly_chart(figs["distortion"], config=plots.CHART_CONFIG, key="compare_cka_chart")
+    for note in moved.notes:
+        st.caption(note)
 
 done = [r for r in recs if r.status == "done" and "confusion" in r.metrics]
 if done:

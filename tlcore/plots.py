@@ -223,6 +223,23 @@ def budget(series: Sequence[dict], crossover: tuple[int, str] | None = None) -> 
     return fig
 
 
+def distortion(series: Sequence[dict], height: int = 320) -> go.Figure:
+    """Feature distortion (``tlcore.cka``): per layer group, the linear CKA between a run's
+    pretrained and trained features, one line per run. Each series: ``label``, ``groups``
+    (chain order, lowest first) and ``values`` in [0, 1]; 1 = unmoved."""
+    fig = go.Figure()
+    for i, s in enumerate(series):
+        fig.add_trace(go.Scatter(x=list(s["groups"]), y=list(s["values"]), mode="lines+markers", name=s["label"],
+                                 line={"color": PALETTE[i % len(PALETTE)], "width": 2}, marker={"size": 7},
+                                 hovertemplate="%{x}: CKA %{y:.3f}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(title="feature similarity to the pretrained network (linear CKA)", height=height,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title="layer group (input side first)",
+                      yaxis_title="CKA", legend={"orientation": "h", "y": -0.3},
+                      xaxis={"type": "category"})
+    fig.update_yaxes(range=[0, 1.05])
+    return fig
+
+
 def yosinski(series: Sequence[dict], paper: Sequence[dict]) -> go.Figure:
     """Our four arms against depth (share of copyable layers copied), beside the paper's
     points (hollow markers, on the same depth axis but their own accuracy scale)."""
