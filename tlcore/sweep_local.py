@@ -165,7 +165,12 @@ class _Sweep:
             self.engine.watch = self.check_stops
 
     def record_trials(self) -> None:
-        self.store.add_sweep(self.sid, self.spec.to_dict(), [c.run_id() for c in self.source.known()])
+        """List the sweep's trials in the store: once for a fixed plan, again whenever a
+        search has asked a new one (not once per trial started: a plan of n would be n² rows)."""
+        ids = [c.run_id() for c in self.source.known()]
+        if len(ids) != getattr(self, "_recorded", -1):
+            self.store.add_sweep(self.sid, self.spec.to_dict(), ids)
+            self._recorded = len(ids)
 
     def fill(self) -> None:
         """Start trials until ``concurrency`` are in flight or the source has none now."""

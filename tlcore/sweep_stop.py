@@ -64,7 +64,9 @@ class MedianStop:
     def ended(self, rid: str, record: RunRecord) -> None:
         """A trial finished (or came from the store): its whole curve is reported, then its
         end, so later trials are judged against it."""
-        optuna = __import__("optuna")
+        from tlcore.sweep_tpe import _optuna
+
+        optuna = _optuna()
         self._report(rid, record.history)
         trial = self._trials.pop(rid)[0]
         if record.status == "done":
