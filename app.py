@@ -7,6 +7,7 @@ import os
 import streamlit as st
 
 from tlcore.embed import warm_up
+from ui import workspace
 from ui.sidebar import copy_link, queue_counts, sidebar
 from ui.state import sync_url
 
@@ -32,9 +33,12 @@ PAGES = [
 
 nav = st.navigation(PAGES)
 sync_url()
+workspace.sync_url()
 counts = sidebar()
 try:
     nav.run()
 finally:  # also when a page stops early (st.stop) or reruns
     queue_counts(counts)  # after the page, so runs it just queued are counted and polled
     copy_link()  # after the page, so the link holds the page's own choices too
+    with st.sidebar:
+        workspace.remember()

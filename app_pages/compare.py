@@ -22,6 +22,7 @@ from ui import errors_view
 from ui.downloads import prepared_download
 from ui.state import show_notices
 from ui.store import get_store
+from ui.workspace import empty_scope_hint, link_ids, picker_runs
 
 METRICS = ["val_acc", "target_acc", "train_acc", "train_loss", "val_loss", "target_loss", "domain_acc"]
 SEL = "compare_selected"  # the selection, kept across page switches (widget state is not)
@@ -29,11 +30,12 @@ SEL = "compare_selected"  # the selection, kept across page switches (widget sta
 st.title("Compare runs")
 show_notices()
 store = get_store()
-runs = list(reversed(store.list()))  # newest first
+runs = picker_runs("compare", keep=[*link_ids("runs"), *st.session_state.get(SEL, [])])  # newest first
 by_id = {r.id: r for r in runs}
 if not runs:
     st.info("No runs stored yet. Queue some on the Train page, or run the classic comparison on Home.",
             icon=":material/info:")
+    empty_scope_hint()
     st.stop()
 
 if SEL not in st.session_state:

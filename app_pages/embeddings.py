@@ -25,6 +25,7 @@ from tlcore.pretrained_features import (
 from tlcore.strategies import title as strategy_title
 from ui.state import get_setup, keep_in_url, show_notices, url_choice
 from ui.store import get_store
+from ui.workspace import picker_runs
 
 SETUP = "setup"  # the "run" choice meaning: no run, the current setup's pretrained features
 
@@ -57,7 +58,7 @@ st.markdown("Each dot is one test image, placed by its feature vector. Points of
             "are what makes a linear head (and transfer) work.")
 
 store = get_store()
-done = {r.id: r for r in reversed(store.list()) if r.status == "done"}
+done = {r.id: r for r in picker_runs("emb", "done", keep=[st.query_params.get("emb_run", "")])}
 c1, c2 = st.columns([3, 1])
 choice = c1.selectbox(
     "Features after which run", [SETUP, *done], key="emb_run",

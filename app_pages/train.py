@@ -5,18 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from tlcore.config import RunConfig
-from tlcore.errors import human_bytes, model_size
 from tlcore.models import build_backbone
-from tlcore.names import pair_label
 from tlcore.optim import OPTIMIZERS
 from tlcore.preview import run_budget
 from tlcore.strategies import STRATEGIES
 from tlcore.strategies.knobs import with_value
+from ui.history_view import history
 from ui.knobs import knob_input
 from ui.pairs import pair_check
 from ui.runview import live
 from ui.state import get_setup, set_setup, show_notices
-from ui.store import get_store, submit
+from ui.store import submit
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -111,26 +110,4 @@ if ids:
     live(ids, key="train")
 
 st.subheader("History")
-store = get_store()
-rows = [{"status": r.status, "strategy": r.config.strategy,
-         "backbone": r.config.backbone, "data": pair_label(r.config.dataset, r.config.target),
-         "labels/class": r.config.labels_per_class, "seed": r.config.seed,
-         "test acc": r.metrics.get("test_accuracy"), "target acc": r.metrics.get("target_accuracy"),
-         "seconds": r.seconds, "model": model_size(r),
-         "id": r.id} for r in reversed(store.list())]
-if rows:
-    st.dataframe(rows, hide_index=True, column_config={
-        "test acc": st.column_config.NumberColumn(format="percent"),
-        "target acc": st.column_config.NumberColumn(format="percent"),
-        "seconds": st.column_config.NumberColumn(format="%.1f"),
-        "model": st.column_config.TextColumn(help="Size of the stored model file: only the tensors "
-                                             "training changed, so a frozen backbone adds only a head")})
-    models = sum(r.provenance.get("model", {}).get("bytes", 0) for r in store.list())
-    st.caption(f"The store takes {human_bytes(store.disk_bytes())} on disk for {len(rows)} runs "
-               f"(their models: {human_bytes(models)}).")
-    again = [r for r in store.list() if r.status in ("interrupted", "failed", "cancelled")]
-    if again and st.button(f"Re-run {len(again)} interrupted, failed or cancelled runs", key="train_rerun"):
-        st.session_state["train_ids"] = submit([r.config for r in again])
-        st.rerun()
-else:
-    st.caption("No runs yet.")
+history()

@@ -16,6 +16,7 @@ from ui import try_view as tv
 from ui.runview import live
 from ui.state import get_setup, md_escape, show_notices
 from ui.store import get_store
+from ui.workspace import empty_scope_hint, link_ids, picker_runs
 
 SEL = "try_selected"  # the user's own pick, kept across page switches (widget state is not)
 
@@ -25,12 +26,14 @@ st.markdown("Give the trained models one image and compare their answers: a mode
             "one that reuses pretrained features and one fine-tuned from them often answer the same "
             "drawing differently, and look at different parts of it.")
 store = get_store()
-runs = [r for r in reversed(store.list()) if r.status in ("done", "queued", "running")]  # newest first
+runs = picker_runs("try", ("done", "queued", "running"),  # newest first
+                   keep=[*link_ids("try_runs"), *(st.session_state.get(SEL) or [])])
 by_id = {r.id: r for r in runs}
 if not any(r.status == "done" for r in runs):
     st.info("No trained runs yet. Run the classic comparison on Home (about a minute), then come back "
             "here to try its three models on your own drawing.", icon=":material/info:")
     st.page_link("app_pages/home.py", label="Home: the classic comparison", icon=":material/home:")
+    empty_scope_hint()
     if runs:
         live([r.id for r in runs], key="try_waiting")
     st.stop()

@@ -226,4 +226,5 @@ def test_train_history_shows_model_sizes_and_the_store_size(root, monkeypatch):
     assert 1_000_000 < fine < 1_500_000 and sizes[FINE.run_id()] == human_bytes(fine)
     assert sizes[FINE.run_id()].endswith(" MB")
     text = " ".join(c.value for c in at.caption)
-    assert f"takes {human_bytes(store.disk_bytes())} on disk for {len(history)} runs" in text
+    assert f"{len(history)} runs in workspace" in text and len(history) == len(store.list())
+    assert f"the whole store {human_bytes(store.disk_bytes())} on disk" in text

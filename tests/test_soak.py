@@ -49,8 +49,8 @@ def test_cli_waits_for_a_run_a_worker_claimed_first(tmp_path, monkeypatch):
     submit = Store.submit
     threads = []
 
-    def submit_then_worker_claims(self, cfg, rerun=False, owner=""):
-        rid, queued = submit(self, cfg, rerun=rerun, owner=owner)
+    def submit_then_worker_claims(self, cfg, rerun=False, **who):
+        rid, queued = submit(self, cfg, rerun=rerun, **who)
         worker = Store(self.root)
         assert worker.claim_next() == rid  # the worker wins the race
         threads.append(threading.Thread(target=jobs.execute, args=(worker, rid)))

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from tlcore.cli_common import open_store, print_out, run_grid, run_stored
+from tlcore.cli_common import (
+    add_workspace_args,
+    open_store,
+    print_out,
+    run_grid,
+    run_stored,
+    workspace_of,
+)
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -92,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.strategy == AUTO:
         return cmd_auto(args)
     cfg = _config_from_args(args)
-    rec, queued = run_stored(open_store(args), cfg, args.rerun, args.quiet)
+    rec, queued = run_stored(open_store(args), cfg, args.rerun, args.quiet, *workspace_of(args))
     rid = rec.id
     out = {"run_id": rid, "status": rec.status, "reused": not queued, "config": cfg.to_dict(),
            "metrics": {k: v for k, v in rec.metrics.items() if k.endswith(("accuracy", "loss"))},
@@ -155,16 +163,24 @@ def _add_run_args(s: argparse.ArgumentParser) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from tlcore.workspaces import NotAllowed
+
     store = open_store(args)
+    ws, admin = workspace_of(args)
     if args.action == "list":
-        recs = store.list()
+        scope = None if args.all else ws
+        recs = store.list(ws=scope, search=args.search, newest=True, limit=args.limit or None)
         rows = [{"run_id": r.id, "status": r.status, "strategy": r.config.strategy, "backbone": r.config.backbone,
                  "dataset": r.config.dataset, "target": r.config.target, "seed": r.config.seed,
                  "test_accuracy": r.metrics.get("test_accuracy"), "target_accuracy": r.metrics.get("target_accuracy"),
-                 "progress": r.progress, "seconds": r.seconds} for r in recs]
+                 "progress": r.progress, "seconds": r.seconds, "queued_by": r.queued_by} for r in recs]
         lines = [f"{r['run_id']} {r['status']:11} {r['strategy']:18} {r['backbone']:16} {r['dataset']:>14}"
                  + (f" test {r['test_accuracy']:.3f}" if r["test_accuracy"] is not None else "") for r in rows]
-        print_out(rows, args.json, lines or ["(no runs)"])
+        where = "on this server" if args.all else (f"in workspace {ws}" if ws else "common to every workspace") \
+            + " (--all: every workspace's)"
+        print_out(rows, args.json, lines or [f"(no runs {where})"])
+        if args.limit and len(recs) == args.limit and (total := store.count(ws=scope, search=args.search)) > len(recs):
+            print(f"tlcore runs: the newest {len(recs)} of {total}; --limit 0 lists all", file=sys.stderr)
         return 0
     if not args.ids:
         print("tlcore runs: give one or more run ids", file=sys.stderr)
@@ -182,12 +198,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
             Path(args.out).write_text(text)
         else:
             print(text)
-    elif args.action == "delete":
+    else:  # delete, cancel: only what this workspace may (tlcore.workspaces)
+        refused = 0
         for i in args.ids:
-            print(f"{i}: {'deleted' if store.delete(i) else 'not found'}")
-    elif args.action == "cancel":
-        for i in args.ids:
-            store.request_cancel(i)
+            try:
+                if args.action == "delete":
+                    print(f"{i}: {store.remove(i, ws, admin)}")
+                else:
+                    store.cancel_as(i, ws, admin)
+            except KeyError:
+                print(f"{i}: not found")
+            except NotAllowed as e:
+                print(f"tlcore runs: {e}", file=sys.stderr)
+                refused += 1
+        return 2 if refused else 0
+    return 0
+
+
+def cmd_admin_key(args: argparse.Namespace) -> int:
+    from tlcore.workspaces import make_admin_key
+
+    store = open_store(args)
+    if os.environ.get("TLAB_ADMIN_KEY", "").strip():
+        print("(set by TLAB_ADMIN_KEY)", file=sys.stderr)
+    print(make_admin_key(store.root))
     return 0
 
 
@@ -207,6 +241,7 @@ def add_parser(sub) -> None:
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--rerun", action="store_true", help="discard a stored result for this config and train again")
+    add_workspace_args(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("runs", help="list, show, export, cancel or delete stored runs")
@@ -216,7 +251,15 @@ def add_parser(sub) -> None:
     s.add_argument("--json", action="store_true")
     s.add_argument("--format", choices=["csv", "json"], default="csv", help="export format")
     s.add_argument("--out", default=None, help="export to this file instead of stdout")
+    s.add_argument("--all", action="store_true", help="list: every workspace's runs, not only this one's")
+    s.add_argument("--search", default=None, help="list: runs whose id or settings hold every word of this")
+    s.add_argument("--limit", type=int, default=100, help="list: at most this many, newest first (0: all)")
+    add_workspace_args(s)
     s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("admin-key", help="print the server's admin key (made once, in the store folder)")
+    s.add_argument("--store", default=None)
+    s.set_defaults(func=cmd_admin_key)
 
     s = sub.add_parser("worker", help="execute queued runs from the store until idle")
     s.add_argument("--store", default=None)

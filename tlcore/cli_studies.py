@@ -11,7 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from tlcore.cli_common import add_grid_args, ints, open_store, print_out, run_grid, run_stored
+from tlcore.cli_common import (
+    add_grid_args,
+    ints,
+    open_store,
+    print_out,
+    run_grid,
+    run_stored,
+    workspace_of,
+)
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
@@ -142,7 +150,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
     if args.check:
         store = open_store(args)
         seeds = [int(x) for x in args.seeds.split(",")]
-        recs = [run_stored(store, c, False, True)[0] for c in adv.candidate_configs(cfg, advice, seeds)]
+        recs = [run_stored(store, c, False, True, *workspace_of(args))[0] for c in adv.candidate_configs(cfg, advice, seeds)]
         result = adv.check(advice, recs)
         out["check"] = result.to_dict()
         for rc in (result.strategies, result.backbones):

@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 
-from tlcore.cli_common import Bar, ints, open_store
+from tlcore.cli_common import Bar, add_workspace_args, ints, open_store, workspace_of
 
 
 def _spec(args: argparse.Namespace):
@@ -164,10 +164,10 @@ def _train(args: argparse.Namespace, spec, cfgs, source, stopper, store):
 
         return run_ray(store, spec, cfgs, address=args.address, concurrency=args.concurrency,
                        cpus_per_trial=args.cpus_per_trial, time_budget=args.time_budget, on_event=say,
-                       source=source, stopper=stopper)
+                       source=source, stopper=stopper, ws=workspace_of(args)[0])
     return run_local(store, spec, cfgs, concurrency=args.concurrency or 1, time_budget=args.time_budget,
                      on_event=say, on_progress=None if args.json or args.quiet else Bar(), source=source,
-                     stopper=stopper)
+                     stopper=stopper, ws=workspace_of(args)[0])
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -210,6 +210,7 @@ def add_parser(sub) -> None:
     s = sub.add_parser("sweep", help="search over run settings (grid or random), trained through the store",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_args(s)
+    add_workspace_args(s)
     s.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...",
                    help="a dimension: a RunConfig field (lr, backbone_lr_mult, top_k, bn_policy, strategy, "
                         "backbone, labels_per_class, ...) or a strategy setting (dann_weight), with its "

@@ -26,6 +26,7 @@ import torch
 
 from tlcore.config import RunConfig
 from tlcore.paths import data_dir
+from tlcore.workspaces import COMMON, NotAllowed
 
 # stopped: ended early by a sweep's early-stopping rule (tlcore.sweep_stop), its curve so far kept
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "stopped")
@@ -47,8 +48,18 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT,
     cancel INTEGER NOT NULL DEFAULT 0,
     owner TEXT NOT NULL DEFAULT '',  -- who queued it: the queue is shared fairly between owners
-    claimed REAL  -- when a process last took it (the fair queue's "served last")
+    claimed REAL,  -- when a process last took it (the fair queue's "served last")
+    ws TEXT NOT NULL DEFAULT ''  -- the workspace that queued it: the one that may cancel it
 );
+-- which workspaces list which runs (tlcore.workspaces): a run is trained once, listed by many
+CREATE TABLE IF NOT EXISTS workspace_runs (
+    ws TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    added REAL NOT NULL,
+    PRIMARY KEY (ws, run_id)
+);
+CREATE INDEX IF NOT EXISTS workspace_runs_added ON workspace_runs(ws, added);
+CREATE INDEX IF NOT EXISTS workspace_runs_run ON workspace_runs(run_id);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
@@ -56,6 +67,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
 CREATE TABLE IF NOT EXISTS sweeps (
     id TEXT PRIMARY KEY,
     spec TEXT NOT NULL,
@@ -84,6 +96,7 @@ class RunRecord:
     seconds: float | None
     pid: int | None
     history: list[dict] = field(default_factory=list)
+    queued_by: str = ""  # the workspace that queued it (tlcore.workspaces), "" for none
 
     def to_dict(self) -> dict:
         return {"run_id": self.id, "status": self.status, "config": self.config.to_dict(),
@@ -136,12 +149,16 @@ class Store:
 
     @staticmethod
     def _migrate(c: sqlite3.Connection) -> None:
-        """Columns added since a store was made: added in place, old rows get the defaults."""
+        """Columns added since a store was made: added in place, old rows get the defaults.
+        Runs from before workspaces become common ones (``ws`` empty): every workspace
+        lists them, and the command line manages them as before."""
         have = {row[1] for row in c.execute("PRAGMA table_info(runs)")}
-        for col, decl in (("owner", "TEXT NOT NULL DEFAULT ''"), ("claimed", "REAL")):
+        for col, decl in (("owner", "TEXT NOT NULL DEFAULT ''"), ("claimed", "REAL"),
+                          ("ws", "TEXT NOT NULL DEFAULT ''")):
             if col not in have:
                 c.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
         c.execute("CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, claimed)")
+        c.execute("CREATE INDEX IF NOT EXISTS runs_ws ON runs(ws, status)")
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -155,13 +172,17 @@ class Store:
             c.close()
 
     # -- writing -------------------------------------------------------------------
-    def submit(self, cfg: RunConfig, rerun: bool = False, owner: str = "") -> tuple[str, bool]:
+    def submit(self, cfg: RunConfig, rerun: bool = False, owner: str = "", ws: str = "",
+               admin: bool = False) -> tuple[str, bool]:
         """Queue ``cfg``; returns (run id, queued?). A done, queued or running run with
         the same config is not queued again; a failed/cancelled/interrupted one is.
         ``rerun``: a finished (done or diverged) run is queued again too, its epochs and
         files replaced (a queued or running one is still left alone). ``owner``: who asks
-        (a browser session, a sweep); ``claim_next`` shares the workers fairly between
-        owners, so one owner's long queue does not hold up another's run."""
+        (a workspace, a sweep); ``claim_next`` shares the workers fairly between owners, so
+        one owner's long queue does not hold up another's run. ``ws``: the workspace that
+        asks lists the run, queued or reused; re-training a finished run that another
+        workspace lists raises ``NotAllowed`` unless ``admin`` (their result would change
+        under them). ``ws`` empty (``COMMON``): the run is common to every workspace."""
         rid = cfg.run_id()
         now = time.time()
         with self._conn() as c:
@@ -169,16 +190,39 @@ class Store:
             row = c.execute("SELECT status FROM runs WHERE id=?", (rid,)).fetchone()
             keep = ("queued", "running") if rerun else ("done", "queued", "running", "diverged")
             if row and row[0] in keep:
+                self._list_in(c, ws, rid, now)
                 c.execute("COMMIT")
                 return rid, False
+            if row and rerun and not admin and row[0] in ("done", "diverged"):
+                others = [w for (w,) in c.execute("SELECT ws FROM workspace_runs WHERE run_id=? AND ws!=?",
+                                                  (rid, ws))]
+                if others:
+                    c.execute("ROLLBACK")
+                    raise NotAllowed(f"run {rid} is listed in {len(others)} other workspace(s); training it "
+                                     "again would change their result. Change a setting (a new seed) to get "
+                                     "a run of your own, or ask the teacher (admin key) to re-run it")
             c.execute("DELETE FROM epochs WHERE run_id=?", (rid,))
             # old artifacts go while we hold the write lock: after COMMIT a worker could
             # already have claimed, run and saved the new ones
             shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
-            c.execute("INSERT OR REPLACE INTO runs (id, config, status, created, updated, owner) "
-                      "VALUES (?,?,?,?,?,?)", (rid, json.dumps(cfg.to_dict()), "queued", now, now, owner))
+            # an upsert, not INSERT OR REPLACE: replacing would delete the row and cascade
+            # away the workspaces that list it
+            c.execute("INSERT INTO runs (id, config, status, created, updated, owner, ws) VALUES (?,?,?,?,?,?,?) "
+                      "ON CONFLICT(id) DO UPDATE SET config=excluded.config, status='queued', "
+                      "created=excluded.created, updated=excluded.updated, owner=excluded.owner, ws=excluded.ws, "
+                      "progress=0, message='', metrics='{}', provenance='{}', seconds=NULL, pid=NULL, "
+                      "host=NULL, cancel=0, claimed=NULL",
+                      (rid, json.dumps(cfg.to_dict()), "queued", now, now, owner, ws))
+            self._list_in(c, ws, rid, now)
             c.execute("COMMIT")
         return rid, True
+
+    @staticmethod
+    def _list_in(c: sqlite3.Connection, ws: str, rid: str, now: float) -> None:
+        """``ws`` lists ``rid``, as its newest entry (asking again brings a run to the top)."""
+        if ws:
+            c.execute("INSERT INTO workspace_runs (ws, run_id, added) VALUES (?,?,?) "
+                      "ON CONFLICT(ws, run_id) DO UPDATE SET added=excluded.added", (ws, rid, now))
 
     # The owner to serve next: fewest runs training now, then served longest ago (never
     # first), then the oldest waiting run. Round-robin between owners, FIFO within one.
@@ -266,10 +310,79 @@ class Store:
         return bool(row and row[0])
 
     def delete(self, rid: str) -> bool:
+        """Delete ``rid`` everywhere, files included (engine use and the admin's remove)."""
         with self._conn() as c:
             n = c.execute("DELETE FROM runs WHERE id=?", (rid,)).rowcount
         shutil.rmtree(self.artifact_dir(rid), ignore_errors=True)
         return n > 0
+
+    # -- what a workspace may do (tlcore.workspaces): the UI, links and the CLI go here ---
+    def may_cancel(self, rec: RunRecord, ws: str, admin: bool = False) -> bool:
+        return admin or rec.queued_by == ws
+
+    def cancel_as(self, rid: str, ws: str, admin: bool = False) -> None:
+        """Stop ``rid`` for workspace ``ws``: only the workspace that queued it (or the
+        admin) may; anyone else gets ``NotAllowed`` saying so."""
+        rec = self.get(rid, history=False)
+        if rec is None:
+            raise KeyError(f"no such run {rid}")
+        if not self.may_cancel(rec, ws, admin):
+            raise NotAllowed(f"run {rid} was queued by another workspace; only that workspace "
+                             "(or the teacher, with the admin key) can stop it")
+        self.request_cancel(rid)
+
+    def remove(self, rid: str, ws: str, admin: bool = False) -> str:
+        """Take ``rid`` off workspace ``ws``'s list: "removed" when other lists still hold
+        it, "deleted" (files too; a queued or running run stopped) when none does. The
+        admin deletes it from every list. A run ``ws`` does not list raises ``NotAllowed``;
+        so does a common run that a workspace lists, or that a workspace asks to remove
+        (only the common scope, the command line, or the admin deletes those)."""
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            row = c.execute("SELECT status, ws FROM runs WHERE id=?", (rid,)).fetchone()
+            if row is None:
+                c.execute("ROLLBACK")
+                raise KeyError(f"no such run {rid}")
+            listed = [w for (w,) in c.execute("SELECT ws FROM workspace_runs WHERE run_id=?", (rid,))]
+            why = None
+            if admin:
+                pass
+            elif row[1] == COMMON and ws != COMMON:
+                why = (f"run {rid} is common to every workspace (queued outside one); only the command line "
+                       "or the teacher, with the admin key, can delete it")
+            elif ws == COMMON and row[1] != COMMON:
+                why = (f"run {rid} belongs to workspace(s) {', '.join(listed) or row[1]}; pass --workspace "
+                       "CODE to act as one, or --admin-key")
+            elif ws == COMMON and listed:
+                why = f"run {rid} is also listed in {len(listed)} workspace(s); only --admin-key deletes it"
+            elif ws != COMMON and ws not in listed:
+                why = (f"run {rid} is not in workspace {ws}; a workspace removes only runs it lists "
+                       "(the teacher, with the admin key, can delete any)")
+            if why:
+                c.execute("ROLLBACK")
+                raise NotAllowed(why)
+            if not admin and ws != COMMON:
+                c.execute("DELETE FROM workspace_runs WHERE ws=? AND run_id=?", (ws, rid))
+                if len(listed) > 1 or row[1] == COMMON:
+                    c.execute("COMMIT")
+                    return "removed"
+            c.execute("COMMIT")
+        if row[0] in ("queued", "running"):
+            self.request_cancel(rid)
+        self.delete(rid)
+        return "deleted"
+
+    def list_in(self, ws: str, ids: list[str]) -> None:
+        """Workspace ``ws`` lists the stored runs ``ids`` (a sweep's reused trials)."""
+        now = time.time()
+        with self._conn() as c:
+            for rid in ids:
+                if c.execute("SELECT 1 FROM runs WHERE id=?", (rid,)).fetchone():
+                    self._list_in(c, ws, rid, now)
+
+    def workspaces_of(self, rid: str) -> list[str]:
+        with self._conn() as c:
+            return [w for (w,) in c.execute("SELECT ws FROM workspace_runs WHERE run_id=? ORDER BY ws", (rid,))]
 
     def recover(self) -> list[str]:
         """Mark runs whose process died (killed, crashed, machine slept and restarted)."""
@@ -351,11 +464,11 @@ class Store:
 
     # -- reading -------------------------------------------------------------------
     def _record(self, row: tuple, history: list[dict]) -> RunRecord:
-        (rid, config, status, created, updated, progress, message, metrics, prov, seconds, pid) = row
+        (rid, config, status, created, updated, progress, message, metrics, prov, seconds, pid, ws) = row
         return RunRecord(rid, RunConfig.from_dict(json.loads(config)), status, created, updated, progress,
-                         message, json.loads(metrics), json.loads(prov), seconds, pid, history)
+                         message, json.loads(metrics), json.loads(prov), seconds, pid, history, ws)
 
-    _COLS = "id, config, status, created, updated, progress, message, metrics, provenance, seconds, pid"
+    _COLS = "id, config, status, created, updated, progress, message, metrics, provenance, seconds, pid, ws"
 
     def get(self, rid: str, history: bool = True) -> RunRecord | None:
         with self._conn() as c:
@@ -366,16 +479,70 @@ class Store:
                 "SELECT record FROM epochs WHERE run_id=? ORDER BY epoch", (rid,))] if history else []
         return self._record(row, hist)
 
-    def list(self, status: str | None = None) -> list[RunRecord]:
-        q = f"SELECT {self._COLS} FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY created"
+    # A workspace's runs: those it lists, by when it added them, and the common ones (queued
+    # outside any workspace: before workspaces existed, or by a script), by when queued.
+    # Two indexed lookups, not a scan with an OR.
+    _SCOPE = ("(SELECT run_id AS id, added AS t FROM workspace_runs WHERE ws=? UNION ALL "
+              "SELECT id, created FROM runs WHERE ws='' AND id NOT IN "
+              "(SELECT run_id FROM workspace_runs WHERE ws=?))")
+
+    @classmethod
+    def _where(cls, status: str | tuple | None, ws: str | None, search: str | None) -> tuple[str, str, list]:
+        """(FROM, WHERE, params) for a filtered listing, all of it done by SQL: a page
+        costs what it shows, not what is stored. ``search``: every word must appear in
+        the run's id or its config (backbone, dataset, strategy, numbers)."""
+        frm = "runs r" + (f" JOIN {cls._SCOPE} s ON s.id=r.id" if ws is not None else "")
+        params: list = [ws, ws] if ws is not None else []
+        conds = []
+        if status:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+            conds.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            params += statuses
+        for word in (search or "").split():
+            esc = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append("(r.id LIKE ? ESCAPE '\\' OR r.config LIKE ? ESCAPE '\\')")
+            params += [f"%{esc}%", f"%{esc}%"]
+        return frm, (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+    def list(self, status: str | tuple | None = None, *, ws: str | None = None, search: str | None = None,
+             limit: int | None = None, offset: int = 0, newest: bool = False) -> list[RunRecord]:
+        """Stored runs, without their epochs (``get`` loads those). ``ws``: only that
+        workspace's (``_SCOPE``), in the order it added them; else all, by when they were
+        queued. ``newest`` puts the latest first; ``limit``/``offset`` page through them."""
+        frm, where, params = self._where(status, ws, search)
+        order = ("s.t" if ws is not None else "r.created") + (" DESC" if newest else "")
+        cols = ", ".join(f"r.{c.strip()}" for c in self._COLS.split(","))
+        q = f"SELECT {cols} FROM {frm}{where} ORDER BY {order}"
+        if limit is not None:
+            q += " LIMIT ? OFFSET ?"
+            params += [int(limit), int(offset)]
         with self._conn() as c:
-            rows = c.execute(q, (status,) if status else ()).fetchall()
+            rows = c.execute(q, params).fetchall()
         return [self._record(r, []) for r in rows]
 
-    def counts(self) -> dict[str, int]:
-        """Runs per status: one indexed query, cheap enough to poll."""
+    def queued_by(self, owner: str) -> int:
+        """Runs ``owner`` has waiting (not yet taken by a worker): what the queue cap counts."""
         with self._conn() as c:
-            return dict(c.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+            return c.execute("SELECT COUNT(*) FROM runs WHERE owner=? AND status='queued'", (owner,)).fetchone()[0]
+
+    def count(self, status: str | tuple | None = None, *, ws: str | None = None, search: str | None = None) -> int:
+        frm, where, params = self._where(status, ws, search)
+        with self._conn() as c:
+            return c.execute(f"SELECT COUNT(*) FROM {frm}{where}", params).fetchone()[0]
+
+    def model_bytes(self, ws: str | None = None) -> int:
+        """Bytes of the stored models of the runs ``ws`` lists (all runs: None)."""
+        frm, where, params = self._where(None, ws, None)
+        with self._conn() as c:
+            return c.execute(f"SELECT COALESCE(SUM(json_extract(r.provenance, '$.model.bytes')), 0) "
+                             f"FROM {frm}{where}", params).fetchone()[0]
+
+    def counts(self, ws: str | None = None) -> dict[str, int]:
+        """Runs per status (those ``ws`` lists, or all): one indexed query, cheap to poll."""
+        frm, where, params = self._where(None, ws, None)
+        with self._conn() as c:
+            return dict(c.execute(f"SELECT r.status, COUNT(*) FROM {frm}{where} GROUP BY r.status",
+                                  params).fetchall())
 
     def integrity_ok(self) -> bool:
         with self._conn() as c:

@@ -154,6 +154,7 @@ class _Sweep:
     time_budget: float | None
     on_event: Callable[[str, Outcome], None]
     stopper: object = None
+    ws: str = ""  # the workspace that lists the trials (tlcore.workspaces)
 
     def __post_init__(self) -> None:
         self.sid = self.spec.sweep_id()
@@ -192,7 +193,9 @@ class _Sweep:
         rid = out.cfg.run_id()
         have = self.store.get(rid, history=False)
         if not (have and have.status in self.reusable):
-            self.store.submit(out.cfg, owner=self.sid)
+            self.store.submit(out.cfg, owner=self.sid, ws=self.ws)
+        else:
+            self.store.list_in(self.ws, [rid])
         if self.store.get(rid, history=False).status in self.reusable:  # stored before
             out.record, out.reused = self.store.get(rid), True
             self.on_event("reused", out)
@@ -223,16 +226,18 @@ class _Sweep:
 
 
 def drive(store: Store, spec: SweepSpec, source: Source, engine: Engine, concurrency: int,
-          time_budget: float | None, on_event: Callable[[str, Outcome], None], stopper=None) -> list[Outcome]:
+          time_budget: float | None, on_event: Callable[[str, Outcome], None], stopper=None,
+          ws: str = "") -> list[Outcome]:
     """The sweep loop every engine and search shares: keep ``concurrency`` trials in flight,
     reuse stored ones, tell the source each result, stop starting trials when the time
     budget is spent; the store lists the sweep's trials as they become known. ``stopper``
-    (``tlcore.sweep_stop.MedianStop``): stops poor trials early."""
+    (``tlcore.sweep_stop.MedianStop``): stops poor trials early. ``ws``: the workspace
+    that lists every trial, trained or reused."""
     if not 1 <= concurrency <= 1024:
         raise ValueError("concurrency must be from 1 to 1024")
     if time_budget is not None and time_budget <= 0:
         raise ValueError("the time budget must be a positive number of seconds")
-    sw = _Sweep(store, spec, source, engine, concurrency, time_budget, on_event, stopper)
+    sw = _Sweep(store, spec, source, engine, concurrency, time_budget, on_event, stopper, ws)
     sw.record_trials()
     try:
         while True:
@@ -249,7 +254,7 @@ def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurren
               time_budget: float | None = None,
               on_event: Callable[[str, Outcome], None] = lambda kind, out: None,
               on_progress: Callable[[float, str], None] | None = None,
-              source: Source | None = None, stopper=None) -> list[Outcome]:
+              source: Source | None = None, stopper=None, ws: str = "") -> list[Outcome]:
     """Train ``cfgs`` (``tlcore.sweep.plan(spec)``; or what ``source`` offers, a search)
     through ``store``, recorded as sweep ``spec.sweep_id()``; returns one ``Outcome`` per
     trial, in order. ``on_event(kind,
@@ -258,4 +263,4 @@ def run_local(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, concurren
     if not 1 <= concurrency <= 64:
         raise ValueError("concurrency must be from 1 to 64 on this machine")
     return drive(store, spec, source or Planned(cfgs), LocalEngine(store, concurrency, on_progress),
-                 concurrency, time_budget, on_event, stopper)
+                 concurrency, time_budget, on_event, stopper, ws)

@@ -203,7 +203,7 @@ class RayEngine(Engine):
 def run_ray(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, address: str | None = None,
             concurrency: int | None = None, cpus_per_trial: int = 1, time_budget: float | None = None,
             on_event: Callable[[str, Outcome], None] = lambda kind, out: None,
-            source: Source | None = None, stopper=None) -> list[Outcome]:
+            source: Source | None = None, stopper=None, ws: str = "") -> list[Outcome]:
     """``tlcore.sweep_local.run_local``'s contract on Ray: a local Ray with ``concurrency``
     CPUs (default: this machine's), or the cluster at ``address``, where ``concurrency``
     defaults to its CPUs divided by ``cpus_per_trial``."""
@@ -213,7 +213,7 @@ def run_ray(store: Store, spec: SweepSpec, cfgs: list[RunConfig], *, address: st
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         n = concurrency or max(1, cluster_cpus // cpus_per_trial)
         return drive(store, spec, source or Planned(cfgs), RayEngine(store, cpus_per_trial), n, time_budget,
-                     on_event, stopper)
+                     on_event, stopper, ws)
     finally:
         if ours:
             ray.shutdown()

@@ -28,6 +28,7 @@ from tlcore.errors import (
 )
 from tlcore.pretrained_features import picture
 from tlcore.runs import RunRecord
+from tlcore.workspaces import NotAllowed
 from ui.downloads import prepared_download
 from ui.store import get_store, submit
 
@@ -166,7 +167,11 @@ def _rerun(rec: RunRecord) -> None:
         st.toast("This run changed since the page was drawn (re-run from another tab?); "
                  "nothing was queued.", icon=":material/info:")
         return  # never delete a run that is queued, running or already has its answers
-    submit([rec.config], rerun=True)
+    try:
+        submit([rec.config], rerun=True, stop_when_full=False)
+    except NotAllowed as e:
+        st.toast(str(e), icon=":material/block:")
+        return
     run_answers.clear()
     st.toast("Queued again with the same config. It trains in the background (follow it on the "
              "Train page); its images show here when it is done.", icon=":material/replay:")

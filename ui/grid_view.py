@@ -10,15 +10,18 @@ import streamlit as st
 
 from tlcore.runs import FINAL, RunRecord
 from ui.runview import records
-from ui.store import get_store, stored_ids, submit
+from ui.store import feed, get_store, queue_cap, stored_ids
+from ui.workspace import admin, current, may_cancel
 
 
 def run_grid(label: str, configs, key: str, draw, on_submit: Callable[[list[str]], None] | None = None) -> bool:
     """The Run button for a grid, then its live view: of this session's submission, or of
     the runs the store already holds for these configs. False when there is nothing to show.
-    ``on_submit(ids)``: called with the queued ids (a sweep records its trials)."""
+    ``on_submit(ids)``: called with every trial's id (a sweep records its trials). A grid
+    larger than the session's queue cap is fed in as runs finish (``ui.store.feed``)."""
     if st.button(label, type="primary", disabled=not configs, key=f"{key}_run", icon=":material/play_arrow:"):
-        st.session_state[f"{key}_ids"] = ids = submit(configs)
+        st.session_state[f"{key}_ids"] = ids = [c.run_id() for c in configs]
+        feed(configs, key)
         if on_submit:
             on_submit(ids)
     ids = st.session_state.get(f"{key}_ids") or stored_ids(configs)
@@ -28,28 +31,34 @@ def run_grid(label: str, configs, key: str, draw, on_submit: Callable[[list[str]
 
 
 def live_grid(ids: Sequence[str], key: str, draw: Callable[[list[RunRecord], bool], None]) -> list[RunRecord]:
-    """Poll ``ids`` every 1.5 s while any is queued or running; ``draw(records, finished)``
-    renders the experiment from the records so far."""
+    """Poll ``ids`` every 1.5 s while any is queued, running or waiting for room in the
+    queue (topped up at each poll); ``draw(records, finished)`` renders the experiment from
+    the records so far."""
     recs = records(ids)
-    active = any(r.status not in FINAL for r in recs)
+    pending = f"{key}_pending"
+    active = any(r.status not in FINAL for r in recs) or bool(st.session_state.get(pending))
 
     @st.fragment(run_every=1.5 if active else None)
     def view() -> None:
+        waiting = feed(st.session_state[pending], key) if st.session_state.get(pending) else 0
         now = records(ids)
         n_done = sum(r.status in FINAL for r in now)
-        finished = bool(now) and n_done == len(now)
+        finished = bool(now) and not st.session_state.get(pending) and n_done == len(now)
         running = [r for r in now if r.status == "running"]
         if not finished:
-            text = f"{n_done} of {len(now)} runs finished"
+            text = f"{n_done} of {len(ids)} runs finished"
             if running:
                 r = running[0]
                 text += f"; now {r.config.strategy}, {r.config.labels_per_class} labels/class, seed {r.config.seed}"
+            if waiting:
+                text += f"; {waiting} wait for room in the queue (at most {queue_cap()} per session)"
             c1, c2 = st.columns([5, 1])
-            c1.progress(n_done / max(1, len(now)), text=text)
+            c1.progress(n_done / max(1, len(ids)), text=text)
             if c2.button("Stop all", key=f"{key}_stop", icon=":material/stop:"):
+                st.session_state[pending] = []
                 for r in now:
-                    if r.status in ("queued", "running"):
-                        get_store().request_cancel(r.id)
+                    if r.status in ("queued", "running") and may_cancel(r):
+                        get_store().cancel_as(r.id, current(), admin())
         bad = [r for r in now if r.status in FINAL and r.status != "done"]
         if bad:
             st.warning(f"{len(bad)} runs did not finish ({', '.join(sorted({r.status for r in bad}))}); "

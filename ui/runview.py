@@ -11,6 +11,7 @@ from tlcore.compare import label, varying_fields
 from tlcore.names import domain_label
 from tlcore.runs import FINAL, RunRecord
 from ui.store import get_store
+from ui.workspace import admin, current, may_cancel
 
 STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/play_circle:",
                "done": ":material/check_circle:", "failed": ":material/error:",
@@ -58,8 +59,11 @@ def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) 
             st.progress(min(1.0, r.progress if r.status != "done" else 1.0), text=text)
         with c2:
             if allow_stop and r.status in ("queued", "running"):
-                if st.button("Stop", key=f"{key}_stop_{r.id}", icon=":material/stop:"):
-                    get_store().request_cancel(r.id)
+                if not may_cancel(r):
+                    st.caption("another workspace's run", help="Only the workspace that queued a run "
+                               "(or the teacher) can stop it; it is listed here too, and its result is yours.")
+                elif st.button("Stop", key=f"{key}_stop_{r.id}", icon=":material/stop:"):
+                    get_store().cancel_as(r.id, current(), admin())
 
 
 def live(ids: Sequence[str], key: str, metric: str = "val_acc",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from tlcore.names import domain_label
+from tlcore.workspaces import is_admin, new_code, normalise
+from ui import workspace
 from ui.state import get_setup, page_link
 from ui.store import get_store
 
@@ -22,7 +24,49 @@ def sidebar():
             f"{labels} labels per class · strategy `{cfg.strategy}`  \n"
             f"{cfg.epochs} epochs · lr {cfg.lr:g} · seed {cfg.seed}"
         )
+        workspace_box()
         return st.empty()  # the run counts, drawn after the page by queue_counts
+
+
+def workspace_box() -> None:
+    """The session's workspace: its code, joining another, the "all runs" switch and the
+    teacher's admin key."""
+    code, admin = workspace.current(), workspace.admin()
+    title = f"Workspace `{code}`" + (" · teacher" if admin else "")
+    with st.expander(title, icon=":material/group_work:"):
+        st.caption("Pages list this workspace's runs; only it can stop the runs it queued. Give the "
+                   "code (or the link below) to classmates to work together. A code is not a password.")
+        st.code(f"{page_link().split('?')[0]}?{workspace.PARAM}={code}", language=None,
+                wrap_lines=True)
+        st.toggle("Show all runs on this server", key=workspace.ALL,
+                  help="Every page then lists every run stored here, from every workspace.")
+        with st.form("ws_join", border=False, enter_to_submit=True):
+            text = st.text_input("Join a workspace", placeholder="code from your teacher", key="ws_join_code")
+            c1, c2 = st.columns(2)
+            go = c1.form_submit_button("Join", icon=":material/login:")
+            fresh = c2.form_submit_button("New", icon=":material/add:", help="A new personal workspace")
+        if go:
+            joined = normalise(text)
+            if joined is None:
+                st.error("A workspace code is 3 to 32 letters, digits or dashes.")
+            else:
+                workspace.join(joined)
+                st.rerun()
+        if fresh:
+            workspace.join(new_code())
+            st.rerun()
+        if not admin:
+            key = st.text_input("Teacher key", type="password", key="ws_admin_try",
+                                help="Unlocks stopping and deleting any run on this server "
+                                "(`tlcore admin-key` prints it on the server).")
+            if key:
+                if is_admin(get_store().root, key):
+                    st.session_state[workspace.ADMIN] = key
+                    st.rerun()
+                st.error("That is not this server's admin key.")
+        elif st.button("Lock teacher rights", key="ws_admin_lock", icon=":material/lock:"):
+            st.session_state.pop(workspace.ADMIN, None)
+            st.rerun()
 
 
 POLL_S = 2.0
@@ -61,3 +105,4 @@ def copy_link() -> None:
         st.markdown("**Copy link**", help="Opens this page with the same setup and choices, "
                     "in another tab or on another machine reaching this server.")
         st.code(page_link(), language=None, wrap_lines=False)
+        st.caption("Without your workspace code: whoever opens it works in their own.")

@@ -80,13 +80,18 @@ def keep_in_url(param: str, value) -> None:
         st.query_params[param] = str(value)
 
 
-def page_link() -> str:
+def page_link(with_workspace: bool = False) -> str:
     """The address that restores what this page shows now: this page's path plus every
-    query parameter (the setup and the page's own choices), on the host the browser used."""
+    query parameter (the setup and the page's own choices), on the host the browser used.
+    Without the workspace code unless asked: a shared setup link must not hand a
+    classmate one's personal workspace (and with it, one's runs to stop)."""
     from urllib.parse import urlencode, urlsplit
 
     base = urlsplit(st.context.url or "")
-    query = urlencode(st.query_params.to_dict())
+    params = st.query_params.to_dict()
+    if not with_workspace:
+        params.pop("ws", None)
+    query = urlencode(params)
     return f"{base.scheme}://{base.netloc}{base.path}" + (f"?{query}" if query else "")
 
 

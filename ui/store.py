@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import streamlit as st
@@ -10,6 +11,7 @@ from tlcore.config import RunConfig
 from tlcore.jobs import ensure_worker
 from tlcore.paths import data_dir
 from tlcore.runs import Store
+from tlcore.workspaces import QueueFull
 
 
 @st.cache_resource
@@ -24,21 +26,76 @@ def get_store() -> Store:
 
 
 def owner() -> str:
-    """This browser session's name in the queue: the workers are shared fairly between
-    sessions (``Store.claim_next``), so a classmate's 45-run sweep does not hold up a run."""
+    """This browser session's name in the queue. The workers are shared fairly between
+    sessions (``Store.claim_next``), not between workspaces: a class sharing one workspace
+    still gets a turn each, and a classmate's 45-run sweep does not hold up a run."""
     if "tl_owner" not in st.session_state:
         st.session_state["tl_owner"] = "session-" + uuid.uuid4().hex[:12]
     return st.session_state["tl_owner"]
 
 
-def submit(configs: list[RunConfig], rerun: bool = False) -> list[str]:
-    """Queue runs (stored results are reused unless ``rerun``) and make sure a worker is
-    executing them."""
+def queue_cap() -> int:
+    """Runs one session may have waiting at once (``TLAB_QUEUE_CAP``, default 20)."""
+    try:
+        return max(1, int(os.environ.get("TLAB_QUEUE_CAP", "20")))
+    except ValueError:
+        return 20
+
+
+def room() -> int:
+    """How many more runs this session may queue now."""
+    return queue_cap() - get_store().queued_by(owner())
+
+
+def _new(store: Store, cfg: RunConfig, rerun: bool) -> bool:
+    """Whether queueing ``cfg`` adds a waiting run (a stored or waiting one is reused)."""
+    rec = store.get(cfg.run_id(), history=False)
+    keep = ("queued", "running") if rerun else ("done", "queued", "running", "diverged")
+    return not (rec and rec.status in keep)
+
+
+def submit(configs: list[RunConfig], rerun: bool = False, stop_when_full: bool = True) -> list[str]:
+    """Queue runs in this session's workspace (stored results are reused unless
+    ``rerun``) and make sure a worker is executing them. Raises ``NotAllowed`` for a
+    re-run of a result another workspace lists. More new runs than ``room()`` queue none:
+    the page says why and stops there (``stop_when_full``; else ``QueueFull`` is raised,
+    for callbacks); ``feed`` is the way for grids larger than the cap."""
+    from ui.workspace import admin, current
+
     store = get_store()
-    who = owner()
-    ids = [store.submit(cfg, rerun=rerun, owner=who)[0] for cfg in configs]
+    new = sum(_new(store, c, rerun) for c in configs)
+    if new > (left := room()):
+        full = QueueFull(f"This would queue {new} runs, and this session may have {queue_cap()} waiting at "
+                         f"once ({queue_cap() - left} are waiting now). Wait for some to finish, stop some "
+                         "(Train page), or queue fewer. The server's TLAB_QUEUE_CAP sets the limit.")
+        if not stop_when_full:
+            raise full
+        st.error(str(full), icon=":material/hourglass_top:")
+        st.stop()
+    ws, who = current(), owner()
+    ids = [store.submit(cfg, rerun=rerun, owner=who, ws=ws, admin=admin())[0] for cfg in configs]
     ensure_worker(store)
     return ids
+
+
+def feed(configs: list[RunConfig], key: str) -> int:
+    """Queue as many of ``configs`` as the cap allows now (stored results reused at once)
+    and keep the rest in this session (``{key}_pending``) for the next call: how a grid of
+    45 runs goes through a cap of 20 without holding more than 20 in the queue. Returns
+    how many still wait."""
+    store = get_store()
+    left, rest, now = room(), [], []
+    for cfg in configs:
+        if _new(store, cfg, False):
+            if left <= 0:
+                rest.append(cfg)
+                continue
+            left -= 1
+        now.append(cfg)
+    if now:
+        submit(now)
+    st.session_state[f"{key}_pending"] = rest
+    return len(rest)
 
 
 def stored_ids(configs: list[RunConfig]) -> list[str]:

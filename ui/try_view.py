@@ -19,6 +19,7 @@ from tlcore.config import RunConfig
 from tlcore.names import domain_label
 from tlcore.runs import RunRecord, Store
 from tlcore.strategies import title as strategy_title
+from tlcore.workspaces import NotAllowed
 from ui.downloads import prepared_download
 from ui.state import md_escape
 from ui.store import get_store, submit
@@ -219,5 +220,9 @@ def no_model(rec: RunRecord, why: str) -> None:
     if st.button("Re-run it", icon=":material/replay:", key=f"try_rerun_{rec.id}",
                  help="Trains the same config again (same data, seed and budget); this time the "
                       "model is kept."):
-        submit([rec.config], rerun=True)
+        try:
+            submit([rec.config], rerun=True)
+        except NotAllowed as e:
+            st.error(str(e), icon=":material/block:")
+            return
         st.rerun()
