@@ -2,6 +2,7 @@
 
     python bench/bench_training.py              # the full benchmark (~15-30 min on 2 cores)
     python bench/bench_training.py --quick      # smoke check: tiny data, one repeat (~20 s idle)
+    python bench/bench_training.py --smoke      # the test's check: tinier still, one memory child
     python bench/bench_training.py --repeats 5 --threads 1
 
 Both sides run in this one process on the same ``RunData`` and the same ``RunConfig``
@@ -11,6 +12,13 @@ shows medians; a ratio is the median of the per-repeat ratios, so slow drifts in
 load on the machine cancel within each pair. Peak memory is measured separately, one
 child process per variant and side (``--child``), because allocator state left over
 from earlier runs would blur a second measurement in the same process.
+
+``--smoke`` (what ``tests/test_bench_smoke.py`` runs) only checks that every line is
+measured and printed: 50 training images, 1 epoch, 1 repeat, and the peak memory of all
+cells from one child process (``--child-all``, the peak counter reset before each cell) in
+place of one per cell, because a child's imports (~8 s on 2 busy cores) were most of the
+time of ``--quick``. Its numbers are not for reading: later cells reuse memory freed by
+earlier ones, and the runs are too short for the ratios to mean much.
 
 What each side does (the engine's extra work is counted against it):
 
@@ -94,10 +102,15 @@ FE_LINES = (Line("cold", "plain", "faster", 5.0), Line("cold", "floor", "of", 1.
             Line("warm", "plain", "faster", None))
 
 
-def variants(quick: bool) -> list[Variant]:
-    # 200 labels x 10 classes = 2,000 training images; small val/test keep evaluation minor
-    base = RunConfig(dataset="mnist", labels_per_class=20 if quick else 200, val_per_class=10,
-                     test_per_class=10, epochs=2 if quick else 10, batch_size=16, lr=1e-2,
+# size -> (labels per class, val and test per class, epochs)
+SIZES = {"full": (200, 10, 10), "quick": (20, 10, 2), "smoke": (5, 5, 1)}
+
+
+def variants(size: str = "full") -> list[Variant]:
+    # full: 200 labels x 10 classes = 2,000 training images; small val/test keep evaluation minor
+    labels, held_out, epochs = SIZES[size]
+    base = RunConfig(dataset="mnist", labels_per_class=labels, val_per_class=held_out,
+                     test_per_class=held_out, epochs=epochs, batch_size=16, lr=1e-2,
                      optimizer="adam", bn_policy="frozen", seed=0, device="cpu")
     lab = base.replace(backbone=LAB, input_size=32)
     return [
@@ -231,11 +244,9 @@ def _status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def child_main(key: str, side: str, quick: bool, cache: str | None) -> None:
-    """Run one side of one variant and print its peak RSS above the post-import,
-    post-data baseline (``/proc/self/status`` VmHWM after resetting it via clear_refs)."""
-    v = next(v for v in variants(quick) if v.key == key)
-    data = prepare(v.cfg)
+def _peak_of(v: Variant, side: str, data: RunData, cache: str | None) -> dict:
+    """Run one side of one variant in this process and return its peak RSS above the RSS
+    just before it (``/proc/self/status`` VmHWM after resetting it via clear_refs)."""
     gc.collect()
     try:  # "5" resets the peak-RSS counter to the current RSS (Linux >= 4.0)
         Path("/proc/self/clear_refs").write_text("5")
@@ -251,18 +262,46 @@ def child_main(key: str, side: str, quick: bool, cache: str | None) -> None:
         with tempfile.TemporaryDirectory(prefix="tlab-bench-") as tmp:
             engine_run(v.cfg, data, Path(cache or tmp))
     peak = _status_kb("VmHWM")
-    print(json.dumps({"peak_mb": (peak - base) / 1024, "base_mb": base / 1024, "reset": reset}))
+    return {"peak_mb": (peak - base) / 1024, "base_mb": base / 1024, "reset": reset}
+
+
+def child_main(key: str, side: str, size: str, cache: str | None) -> None:
+    """Run one side of one variant and print its peak RSS above the post-import,
+    post-data baseline."""
+    v = next(v for v in variants(size) if v.key == key)
+    print(json.dumps(_peak_of(v, side, prepare(v.cfg), cache)))
+
+
+def child_all_main(size: str) -> None:
+    """``--smoke``: every cell of every variant in this one process, in timing order, one
+    JSON line each; a variant's warm cell reads the cache its cold cell filled."""
+    for v in variants(size):
+        data = prepare(v.cfg)
+        with tempfile.TemporaryDirectory(prefix="tlab-bench-") as tmp:
+            for side in v.sides:
+                m = _peak_of(v, side, data, tmp)  # cold fills tmp, warm reads it back
+                print(json.dumps({"key": v.key, "side": side, **m}), flush=True)
+
+
+def _child_cmd(args) -> list[str]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--threads", str(args.threads)]
+    return cmd + ([f"--{args.size}"] if args.size != "full" else [])
 
 
 def measure_memory(v: Variant, side: str, args, cache: Path | None) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", v.key, side,
-           "--threads", str(args.threads)]
-    if args.quick:
-        cmd.append("--quick")
+    cmd = _child_cmd(args) + ["--child", v.key, side]
     if cache is not None:
         cmd += ["--cache-dir", str(cache)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_memory_all(args) -> dict[tuple[str, str], dict]:
+    """``--smoke``: every cell from one child process (``child_all_main``)."""
+    out = subprocess.run(_child_cmd(args) + ["--child-all"], check=True, capture_output=True,
+                         text=True, cwd=ROOT)
+    cells = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
+    return {(m.pop("key"), m.pop("side")): m for m in cells}
 
 
 # --------------------------------------------------------------------------- report
@@ -326,8 +365,12 @@ def report(vs: list[Variant], times: Times, mem: dict, extra: dict, args, load: 
         "training, a validation pass per epoch, test metrics and the feature export. Plain loop: builds the "
         "same backbone, preprocesses once, full-network forward every batch, a validation pass per epoch "
         "and a test pass at the end.",
-        ("Peak MB: one child process per cell (this script with `--child`): VmHWM from /proc/self/status "
-         "at its end minus VmRSS after imports and data loading"
+        ("Peak MB: " + ("one child process for all cells (--smoke: this script with `--child-all`, "
+                        "cells in timing order; later cells reuse memory freed by earlier ones, so "
+                        "these undercount): VmHWM from /proc/self/status at a cell's end minus VmRSS "
+                        "before it" if args.size == "smoke" else
+                        "one child process per cell (this script with `--child`): VmHWM from "
+                        "/proc/self/status at its end minus VmRSS after imports and data loading")
          + (", the peak counter reset (/proc/self/clear_refs) at that point" if reset_ok else
             " (the peak counter could NOT be reset here, so peaks include import/data-loading peaks)")
          + "; the model build is inside the measured part.") if mem else
@@ -380,31 +423,45 @@ def time_all(vs: list[Variant], args, tmp_root: Path) -> tuple[Times, dict, dict
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="200 images, 2 epochs, 1 repeat: a smoke check")
-    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3; quick 1)")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="200 images, 2 epochs, 1 repeat: a smoke check")
+    size.add_argument("--smoke", action="store_true",
+                      help="50 images, 1 epoch, 1 repeat, one memory child for all cells: the test's "
+                           "check that every line prints (numbers not for reading)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="interleaved repeats (default 3; quick and smoke 1)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
                     help="torch threads for every side (default: torch's default); use 1 on a busy machine")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="which clock the table uses (the notes give the other clock's ratios)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     ap.add_argument("--child", nargs=2, metavar=("VARIANT", "SIDE"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-all", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.size = "smoke" if args.smoke else "quick" if args.quick else "full"
     torch.set_num_threads(args.threads)
     if args.child:
-        child_main(*args.child, quick=args.quick, cache=args.cache_dir)
+        child_main(*args.child, size=args.size, cache=args.cache_dir)
         return 0
-    args.repeats = args.repeats or (1 if args.quick else 3)
+    if args.child_all:
+        child_all_main(args.size)
+        return 0
+    args.repeats = args.repeats or (3 if args.size == "full" else 1)
     load0 = os.getloadavg()[0]
     if args.threads > 1 and load0 > 0.5:
         print(f"note: load average {load0:.1f} with {args.threads} torch threads; on a shared machine "
               "oversubscribed threads can slow small ops 10x and more: consider --threads 1",
               file=sys.stderr)
-    vs = variants(args.quick)
+    vs = variants(args.size)
     mem: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory(prefix="tlab-bench-") as tmp:
         times, extra, warm_dirs = time_all(vs, args, Path(tmp))
-        if not args.no_memory and Path("/proc/self/status").exists():  # Linux only
+        if not args.no_memory and Path("/proc/self/status").exists() and args.size == "smoke":
+            mem = measure_memory_all(args)
+            for (key, side), m in mem.items():
+                print(f"  memory {key:12s} {side:5s} {m['peak_mb']:8.0f} MB", file=sys.stderr, flush=True)
+        elif not args.no_memory and Path("/proc/self/status").exists():  # Linux only
             for v in vs:
                 for side in v.sides:
                     m = measure_memory(v, side, args, warm_dirs[v.key] if side == "warm" else None)

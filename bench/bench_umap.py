@@ -2,6 +2,7 @@
 
     python bench/bench_umap.py               # 2,000 x 512, 3 repeats, start-up runs (~2.5 min, 2 cores)
     python bench/bench_umap.py --quick       # smoke: 500 x 512, 1 repeat (~2.5 min: cold start-ups)
+    python bench/bench_umap.py --smoke       # the test's check: 200 x 512, warm start-up rows only
     python bench/bench_umap.py --repeats 5 --no-startup
 
 Two questions, two tables.
@@ -31,6 +32,13 @@ Data: not isotropic noise, on which neighbourhoods mean little, but features sha
 CNN's pooled features (``clustered_features``): 10 classes in a 16-d latent space, each a
 4-d Gaussian slab around its centre, lifted to 512-d by a fixed random linear map and a
 ReLU, plus a little noise. Non-negative, low intrinsic dimension, classes that touch.
+
+``--smoke`` (what ``tests/test_bench_smoke.py`` runs) only checks that both tables are
+measured and printed: 200 points, 1 repeat, and only the two warm start-up rows, on the
+numba cache directory the fit above used (the app's, or ``NUMBA_CACHE_DIR``), because the
+two cold rows compile everything again (~40 s each on 2 busy cores) and were most of the
+time of ``--quick``. The baseline's warm-up call still compiles umap's parallel kernels
+(~10 s), which no size avoids.
 """
 
 from __future__ import annotations
@@ -145,13 +153,18 @@ def child_startup(mode: str, n: int, dim: int) -> None:
                       "cpu_s": time.process_time()}))
 
 
-def time_startups(n: int, dim: int) -> list[dict]:
+def time_startups(n: int, dim: int, warm_only: bool = False) -> list[dict]:
+    """The start-up rows. ``warm_only`` (``--smoke``): only the warm rows, on the numba cache
+    this process's fit used (filled by then), not one a cold row filled."""
+    from tlcore.embed import numba_cache_dir
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="tlab-bench-umap-") as tmp:
-        for cache in ("cold", "warm"):
+        for cache in ("warm",) if warm_only else ("cold", "warm"):
             for mode in ("wait", "now"):
                 # cold: a fresh empty numba cache per run; warm: the one the cold "wait" run filled
-                numba_dir = Path(tmp) / (f"numba-cold-{mode}" if cache == "cold" else "numba-cold-wait")
+                numba_dir = (numba_cache_dir() if warm_only else
+                             Path(tmp) / (f"numba-cold-{mode}" if cache == "cold" else "numba-cold-wait"))
                 env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_dir),
                        "TLAB_CACHE_DIR": str(Path(tmp) / "tlab-cache"), "TLAB_WARMUP": "1"}
                 out = subprocess.run([sys.executable, __file__, "--child-startup", mode,
@@ -237,9 +250,11 @@ def report(fit: dict, starts: list[dict] | None, args, n: int, loads: tuple[floa
         notes.append("Start-up: fresh process per row; 'start to map' counts from interpreter start "
                      "(before numpy is imported) to the first map; 'warm-up s' is when the warm-up "
                      "thread finished, from the same start; 'CPU s' is the process's CPU time (all threads) "
-                     "over that span, a load-independent reading on a shared machine. Cold rows: an "
-                     "empty NUMBA_CACHE_DIR each; warm rows: the directory the cold 'after warm-up' "
-                     "run filled.")
+                     "over that span, a load-independent reading on a shared machine. "
+                     + ("--smoke: no cold rows; warm rows: the numba cache directory the fit above "
+                        "used." if args.smoke else
+                        "Cold rows: an empty NUMBA_CACHE_DIR each; warm rows: the directory the cold "
+                        "'after warm-up' run filled."))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     notes += [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({cores} usable), load average "
@@ -251,22 +266,28 @@ def report(fit: dict, starts: list[dict] | None, args, n: int, loads: tuple[floa
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="500 points, 1 repeat: a smoke check")
-    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3; quick 1)")
-    ap.add_argument("--points", type=int, default=None, help="rows of features (default 2000; quick 500)")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="500 points, 1 repeat: a smoke check")
+    size.add_argument("--smoke", action="store_true",
+                      help="200 points, 1 repeat, no cold start-up rows: the test's check that both "
+                           "tables print (numbers not for reading)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="interleaved repeats (default 3; quick and smoke 1)")
+    ap.add_argument("--points", type=int, default=None,
+                    help="rows of features (default 2000; quick 500; smoke 200)")
     ap.add_argument("--dim", type=int, default=512, help="feature width (default 512)")
     ap.add_argument("--no-startup", action="store_true", help="skip the first-map-after-start processes")
     ap.add_argument("--child-startup", choices=("wait", "now"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    n = args.points or (500 if args.quick else 2000)
+    n = args.points or (200 if args.smoke else 500 if args.quick else 2000)
     if args.child_startup:
         child_startup(args.child_startup, n, args.dim)
         return 0
-    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.repeats = args.repeats or (1 if args.quick or args.smoke else 3)
     load0 = os.getloadavg()[0]
     x, _ = clustered_features(n, args.dim)
     fit = time_fit(x, args.repeats)
-    starts = None if args.no_startup else time_startups(n, args.dim)
+    starts = None if args.no_startup else time_startups(n, args.dim, warm_only=args.smoke)
     print(report(fit, starts, args, n, (load0, os.getloadavg()[0])))
     return 0
 
