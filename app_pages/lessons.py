@@ -6,8 +6,10 @@ import streamlit as st
 
 from tlcore.lessons import load_all, setup_params
 from tlcore.presets import from_link
+from ui.class_view import class_results
 from ui.presets import preset_button
 from ui.state import keep_in_url, show_notices, url_choice
+from ui.workspace import scope_words
 
 st.title("Lessons")
 show_notices()
@@ -41,3 +43,9 @@ for n, step in enumerate(lesson.steps, 1):
         page = NAMES.get(step.page, step.page.capitalize())
         if st.button(f"Open the {page} page", key=f"lesson_{slug}_{n}_open", icon=":material/arrow_forward:"):
             st.switch_page(f"app_pages/{step.page}.py")
+
+st.header("Class results")
+st.markdown(f"Everyone's runs {scope_words()}, one lesson step at a time: a dot per person's run, by "
+            "strategy. On a class server, give the class one workspace code (sidebar) and this is the "
+            "teacher's view of the room.")
+class_results()

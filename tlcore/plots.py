@@ -348,3 +348,28 @@ def add_cell_targets(fig: go.Figure, names: tuple[str, ...] | list[str], counts)
     layout["xaxis"] = {**layout.get("xaxis", {}), "range": [-0.5, k - 0.5]}
     layout["yaxis"] = {**layout.get("yaxis", {}), "range": [k - 0.5, -0.5], "autorange": False}
     return out
+
+
+def class_dots(points: Sequence[dict], strategy_titles: dict[str, str], y_title: str) -> go.Figure:
+    """The teacher view: one dot per student's run, a column per strategy, with the
+    column's mean as a bar behind; hover says who and which seed."""
+    order = list(dict.fromkeys(p["strategy"] for p in points))
+    fig = go.Figure()
+    for i, s in enumerate(order):
+        mine = [p for p in points if p["strategy"] == s]
+        name = strategy_titles.get(s, s)
+        mean = sum(p["accuracy"] for p in mine) / len(mine)
+        fig.add_trace(go.Bar(x=[name], y=[mean], marker_color=_rgba(PALETTE[i % len(PALETTE)], 0.25),
+                             name=f"{name} mean", showlegend=False, hovertemplate=f"{name}: mean %{{y:.1%}}"
+                             f" of {len(mine)}<extra></extra>"))
+        # a box trace with its box hidden: its points spread sideways (jitter), so equal
+        # accuracies stay visible as separate dots
+        fig.add_trace(go.Box(
+            x=[name] * len(mine), y=[p["accuracy"] for p in mine], name=name, boxpoints="all", jitter=0.6,
+            pointpos=0, fillcolor="rgba(0,0,0,0)", line={"color": "rgba(0,0,0,0)"}, hoveron="points",
+            marker={"size": 12, "color": PALETTE[i % len(PALETTE)], "line": {"width": 1, "color": "white"}},
+            text=[f"{p['who']}, seed {p['seed']}" for p in mine], showlegend=False,
+            hovertemplate="%{text}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, bargap=0.5,
+                      yaxis={"title": y_title, "tickformat": ".0%"})
+    return fig

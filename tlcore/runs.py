@@ -97,6 +97,7 @@ class RunRecord:
     pid: int | None
     history: list[dict] = field(default_factory=list)
     queued_by: str = ""  # the workspace that queued it (tlcore.workspaces), "" for none
+    owner: str = ""  # who queued it: a browser session, a CLI process, a sweep (the fair queue's owner)
 
     def to_dict(self) -> dict:
         return {"run_id": self.id, "status": self.status, "config": self.config.to_dict(),
@@ -464,11 +465,11 @@ class Store:
 
     # -- reading -------------------------------------------------------------------
     def _record(self, row: tuple, history: list[dict]) -> RunRecord:
-        (rid, config, status, created, updated, progress, message, metrics, prov, seconds, pid, ws) = row
+        (rid, config, status, created, updated, progress, message, metrics, prov, seconds, pid, ws, owner) = row
         return RunRecord(rid, RunConfig.from_dict(json.loads(config)), status, created, updated, progress,
-                         message, json.loads(metrics), json.loads(prov), seconds, pid, history, ws)
+                         message, json.loads(metrics), json.loads(prov), seconds, pid, history, ws, owner)
 
-    _COLS = "id, config, status, created, updated, progress, message, metrics, provenance, seconds, pid, ws"
+    _COLS = "id, config, status, created, updated, progress, message, metrics, provenance, seconds, pid, ws, owner"
 
     def get(self, rid: str, history: bool = True) -> RunRecord | None:
         with self._conn() as c:
