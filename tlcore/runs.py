@@ -26,6 +26,7 @@ import torch
 
 from tlcore.config import RunConfig
 from tlcore.paths import data_dir
+from tlcore.run_listing import conditions, count_query, page_queries, scope_sql
 from tlcore.workspaces import COMMON, NotAllowed
 
 # stopped: ended early by a sweep's early-stopping rule (tlcore.sweep_stop), its curve so far kept
@@ -159,7 +160,8 @@ class Store:
             if col not in have:
                 c.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
         c.execute("CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, claimed)")
-        c.execute("CREATE INDEX IF NOT EXISTS runs_ws ON runs(ws, status)")
+        c.execute("DROP INDEX IF EXISTS runs_ws")  # (ws, status), briefly: (ws, created) serves the listing
+        c.execute("CREATE INDEX IF NOT EXISTS runs_ws_created ON runs(ws, created)")
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -480,46 +482,21 @@ class Store:
                 "SELECT record FROM epochs WHERE run_id=? ORDER BY epoch", (rid,))] if history else []
         return self._record(row, hist)
 
-    # A workspace's runs: those it lists, by when it added them, and the common ones (queued
-    # outside any workspace: before workspaces existed, or by a script), by when queued.
-    # Two indexed lookups, not a scan with an OR.
-    _SCOPE = ("(SELECT run_id AS id, added AS t FROM workspace_runs WHERE ws=? UNION ALL "
-              "SELECT id, created FROM runs WHERE ws='' AND id NOT IN "
-              "(SELECT run_id FROM workspace_runs WHERE ws=?))")
-
-    @classmethod
-    def _where(cls, status: str | tuple | None, ws: str | None, search: str | None) -> tuple[str, str, list]:
-        """(FROM, WHERE, params) for a filtered listing, all of it done by SQL: a page
-        costs what it shows, not what is stored. ``search``: every word must appear in
-        the run's id or its config (backbone, dataset, strategy, numbers)."""
-        frm = "runs r" + (f" JOIN {cls._SCOPE} s ON s.id=r.id" if ws is not None else "")
-        params: list = [ws, ws] if ws is not None else []
-        conds = []
-        if status:
-            statuses = (status,) if isinstance(status, str) else tuple(status)
-            conds.append(f"r.status IN ({','.join('?' * len(statuses))})")
-            params += statuses
-        for word in (search or "").split():
-            esc = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append("(r.id LIKE ? ESCAPE '\\' OR r.config LIKE ? ESCAPE '\\')")
-            params += [f"%{esc}%", f"%{esc}%"]
-        return frm, (" WHERE " + " AND ".join(conds)) if conds else "", params
-
     def list(self, status: str | tuple | None = None, *, ws: str | None = None, search: str | None = None,
              limit: int | None = None, offset: int = 0, newest: bool = False) -> list[RunRecord]:
         """Stored runs, without their epochs (``get`` loads those). ``ws``: only that
-        workspace's (``_SCOPE``), in the order it added them; else all, by when they were
-        queued. ``newest`` puts the latest first; ``limit``/``offset`` page through them."""
-        frm, where, params = self._where(status, ws, search)
-        order = ("s.t" if ws is not None else "r.created") + (" DESC" if newest else "")
+        workspace's (the runs it lists, by when it added them, and the common ones, by when
+        they were queued); else all, by when they were queued. ``newest`` puts the latest
+        first; ``limit``/``offset`` page through them (``tlcore.run_listing``)."""
         cols = ", ".join(f"r.{c.strip()}" for c in self._COLS.split(","))
-        q = f"SELECT {cols} FROM {frm}{where} ORDER BY {order}"
-        if limit is not None:
-            q += " LIMIT ? OFFSET ?"
-            params += [int(limit), int(offset)]
+        n = None if limit is None else int(offset) + int(limit)
+        rows = []
         with self._conn() as c:
-            rows = c.execute(q, params).fetchall()
-        return [self._record(r, []) for r in rows]
+            for q, params in page_queries(cols, ws, conditions(status, search), n, newest):
+                rows += c.execute(q, params).fetchall()
+        rows.sort(key=lambda row: row[-1], reverse=newest)
+        rows = rows[int(offset):n]
+        return [self._record(r[:-1], []) for r in rows]
 
     def queued_by(self, owner: str) -> int:
         """Runs ``owner`` has waiting (not yet taken by a worker): what the queue cap counts."""
@@ -527,22 +504,22 @@ class Store:
             return c.execute("SELECT COUNT(*) FROM runs WHERE owner=? AND status='queued'", (owner,)).fetchone()[0]
 
     def count(self, status: str | tuple | None = None, *, ws: str | None = None, search: str | None = None) -> int:
-        frm, where, params = self._where(status, ws, search)
+        q, params = count_query(ws, conditions(status, search))
         with self._conn() as c:
-            return c.execute(f"SELECT COUNT(*) FROM {frm}{where}", params).fetchone()[0]
+            return c.execute(q, params).fetchone()[0]
 
     def model_bytes(self, ws: str | None = None) -> int:
         """Bytes of the stored models of the runs ``ws`` lists (all runs: None)."""
-        frm, where, params = self._where(None, ws, None)
+        where, params = scope_sql(ws)
         with self._conn() as c:
-            return c.execute(f"SELECT COALESCE(SUM(json_extract(r.provenance, '$.model.bytes')), 0) "
-                             f"FROM {frm}{where}", params).fetchone()[0]
+            return c.execute("SELECT COALESCE(SUM(json_extract(r.provenance, '$.model.bytes')), 0) "
+                             f"FROM runs r WHERE {where}", params).fetchone()[0]
 
     def counts(self, ws: str | None = None) -> dict[str, int]:
         """Runs per status (those ``ws`` lists, or all): one indexed query, cheap to poll."""
-        frm, where, params = self._where(None, ws, None)
+        where, params = scope_sql(ws)
         with self._conn() as c:
-            return dict(c.execute(f"SELECT r.status, COUNT(*) FROM {frm}{where} GROUP BY r.status",
+            return dict(c.execute(f"SELECT r.status, COUNT(*) FROM runs r WHERE {where} GROUP BY r.status",
                                   params).fetchall())
 
     def integrity_ok(self) -> bool:

@@ -12,7 +12,7 @@ from tlcore.strategies import title as strategy_title
 from ui import workspace
 from ui.store import get_store
 
-LIMIT = 2000  # runs read for the view: a lesson's worth, newest first
+LIMIT = 600  # runs read for the view, newest first: a lesson's worth for a class of 30
 
 
 def _step_label(step: classview.Step) -> str:

@@ -31,6 +31,15 @@ def _disk(root: str) -> int:
     return Store(root).disk_bytes()
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def _models(root: str, ws: str | None, total: int) -> int:
+    """The listed runs' model bytes: a sum over every run's provenance, so kept for a
+    minute (or until the count changes)."""
+    from tlcore.runs import Store
+
+    return Store(root).model_bytes(ws)
+
+
 def _n(count: int) -> str:
     return f"{count:,} run" + ("" if count == 1 else "s")
 
@@ -70,7 +79,7 @@ def history(key: str = "hist") -> None:
                                              "training changed, so a frozen backbone adds only a head")})
     st.caption(f"{_n(total)} {workspace.scope_words()}"
                + (f", newest first; page {page} of {pages}" if pages > 1 else "")
-               + f". Their models take {human_bytes(store.model_bytes(ws))}; the whole store "
+               + f". Their models take {human_bytes(_models(str(store.root), ws, total))}; the whole store "
                f"{human_bytes(_disk(str(store.root)))} on disk. Tick rows to compare or remove them.")
     rows = getattr(getattr(event, "selection", None), "rows", []) or []
     picked = [recs[i] for i in rows if i < len(recs)]

@@ -101,12 +101,12 @@ def picker_runs(key: str, status: str | tuple | None = None, keep=()) -> list:
     names (a link's or a selection's) wherever they are listed. Viewing is open to all:
     a link to another workspace's run shows it."""
     store, ws = get_store(), scope()
-    search = None
-    if store.count(status, ws=ws) > PICK_LIMIT:
+    recs = store.list(status, ws=ws, limit=PICK_LIMIT + 1, newest=True)  # one more: are there more?
+    if len(recs) > PICK_LIMIT:
         search = st.text_input("Find runs", key=f"{key}_find", placeholder="backbone, dataset, strategy, run id…",
                                help=f"The list holds the newest {PICK_LIMIT} runs {scope_words()}; "
                                "every word typed here must appear in a run's id or settings.")
-    recs = store.list(status, ws=ws, search=search or None, limit=PICK_LIMIT, newest=True)
+        recs = store.list(status, ws=ws, search=search or None, limit=PICK_LIMIT, newest=True)
     have = {r.id for r in recs}
     wanted = (status,) if isinstance(status, str) else status
     extra = [r for r in (store.get(i, history=False) for i in dict.fromkeys(keep) if i and i not in have)
