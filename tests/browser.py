@@ -28,10 +28,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(data_dir: Path):
-    """``streamlit run app.py`` on a free local port with its own run store; yields the URL."""
+def streamlit_server(data_dir: Path, env: dict | None = None):
+    """``streamlit run app.py`` on a free local port with its own run store; yields the URL.
+    ``env``: more environment for the server (it inherits this process's)."""
     port = free_port()
-    env = {**os.environ, "TLAB_DATA_DIR": str(data_dir), "TLAB_WARMUP": "1"}
+    env = {**os.environ, "TLAB_DATA_DIR": str(data_dir), "TLAB_WARMUP": "1", **(env or {})}
     log = open(data_dir.parent / "streamlit.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

@@ -10,6 +10,9 @@ import torch
 # AppTests run app.py in this process: skip its background UMAP compile (the browser
 # test's server turns it back on).
 os.environ.setdefault("TLAB_WARMUP", "0")
+# Nor start a worker as each session opens (hundreds of AppTest sessions would each spawn
+# one); tests that train start theirs by queueing, as before.
+os.environ.setdefault("TLAB_PRESTART_WORKER", "0")
 
 # Two cores in CI: more threads only adds contention.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -176,6 +176,40 @@ def test_a_finished_run_stores_its_estimate(tmp_path, monkeypatch):
     assert tr["median_error"] == pytest.approx(abs(est - rec.seconds) / rec.seconds)
 
 
+def test_the_worker_estimates_its_runs_once_the_queue_is_empty(tmp_path, monkeypatch):
+    """The worker does not probe between a click and its answer: it trains the queue, then
+    adds each run's estimate (the same number the Model page would show) when idle."""
+    from tlcore.jobs import worker_loop
+
+    monkeypatch.setenv("TLAB_CACHE_DIR", str(tmp_path / "cache"))
+    store = Store(tmp_path / "store")
+    cfgs = [TINY.replace(strategy="finetune_top", top_k=1, epochs=2, seed=s) for s in (3, 4)]
+    ids = [store.submit(c)[0] for c in cfgs]
+    probes = []
+    import tlcore.jobs as jobs
+
+    real = jobs._estimate
+
+    def probe(store_, cfg, fast_path):
+        probes.append([store_.get(i, history=False).status for i in ids])  # what had finished by then
+        return real(store_, cfg, fast_path)
+
+    monkeypatch.setattr(jobs, "_estimate", probe)
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert worker_loop(store, idle_exit=0.2) == 2
+    finally:
+        torch.set_num_threads(threads)  # the worker sets its share; later tests keep theirs
+    assert probes == [["done", "done"], ["done", "done"]]  # both trained before the first probe
+    for rid, cfg in zip(ids, cfgs, strict=True):
+        rec = store.get(rid)
+        assert rec.metrics["estimated_seconds"] == round(estimate_run(store, cfg).seconds, 3)
+        assert rec.provenance["estimate"]["seconds"] == rec.metrics["estimated_seconds"]
+    assert estimate_track_record(store.list("done"))["count"] == 2
+
+
 @pytest.mark.slow
 def test_model_page_shows_the_track_record_in_a_browser(tmp_path):
     """The Model page's sentence under the estimate carries the store's own numbers (the

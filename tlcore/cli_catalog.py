@@ -106,6 +106,13 @@ def cmd_setup(args: argparse.Namespace) -> int:
                 continue
             ds = load_dataset(spec.name)
             print(f"dataset  {spec.name}: {len(ds)} images cached")
+        import time
+
+        from tlcore.embed import warm_up
+
+        t = time.perf_counter()
+        warm_up(block=True)  # numba writes the compiled kernels to its disk cache
+        print(f"umap     kernels compiled and cached in {time.perf_counter() - t:.0f} s")
     return 0 if ok else 1
 
 
@@ -147,5 +154,7 @@ def add_parser(sub) -> None:
     s.set_defaults(func=cmd_strategies)
 
     s = sub.add_parser("setup", help="seed offline weight files into the torch hub cache")
-    s.add_argument("--warm", action="store_true", help="also decode and cache every dataset")
+    s.add_argument("--warm", action="store_true",
+                   help="also decode and cache every dataset and compile UMAP's kernels (what `make app` "
+                        "does once, so a first click does not wait for them)")
     s.set_defaults(func=cmd_setup)

@@ -43,8 +43,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -365,19 +366,24 @@ _warm = {"thread": None}
 _warm_lock = threading.Lock()
 
 
-def warm_up(block: bool = False) -> threading.Thread:
+def warm_up(block: bool = False, wait_while: Callable[[], bool] | None = None) -> threading.Thread:
     """Compile umap's numba kernels in a daemon thread, once per process.
 
     The first UMAP call in a process imports umap and loads its kernels from numba's disk
     cache (~5 s on 2 busy cores), or compiles them when the cache is empty (~35-55 s,
     once). Doing that at app start on a tiny dataset means the Embeddings page's first map
     takes only its own ~2 s for 2,000 points (``bench/bench_umap.py``: start-up table). Safe
-    to call many times (later calls return the same thread)."""
+    to call many times (later calls return the same thread). ``wait_while``: hold off while
+    it says so (runs training: a person waiting for an answer), checked every 2 s for at
+    most 10 minutes."""
     with _warm_lock:
         t = _warm["thread"]
         if t is None:
             def run() -> None:
                 try:
+                    deadline = time.monotonic() + 600
+                    while wait_while is not None and wait_while() and time.monotonic() < deadline:
+                        time.sleep(2.0)
                     rng = np.random.default_rng(0)
                     x = rng.normal(size=(60, 8)).astype(np.float32)
                     Projector("umap", 0, n_epochs=10).fit(x).transform(x[:5])

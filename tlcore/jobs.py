@@ -103,8 +103,9 @@ def execute(store: Store, rid: str, *, fast_path: bool = True,
     if rec.status == "queued" and not store.claim(rid):
         return None
     cb = _callbacks(store, rid, on_progress)
-    # the background worker (what the app's runs go through) records each run's estimate
-    # beside its time; direct calls (CLI, tests, studies) skip the probe's 0.2-4 s
+    # record_estimate: probe first and store the estimate with the result. The background
+    # worker does not: it estimates its runs when the queue is empty (``add_estimate``);
+    # direct calls (CLI, studies) skip the probe's 0.2-4 s
     estimate = _estimate(store, rec.config, fast_path) if record_estimate else None
     result = _run_or_fail(store, rid, rec.config, cb, fast_path)
     if result is None:
@@ -128,6 +129,18 @@ def record(store: Store, rid: str, result: RunResult, estimate: dict | None = No
     store.finish(rid, result.status, metrics=result.metrics, message=result.message,
                  seconds=result.seconds, provenance=result.provenance)
     return True
+
+
+def add_estimate(store: Store, rid: str) -> None:
+    """Record the estimate for finished run ``rid`` beside its time, made now: the probe
+    times a few steps on random batches, whatever ran before, so it predicts the run as
+    the Model page would have (with this process's probe cache)."""
+    rec = store.get(rid, history=False)
+    if rec is None or rec.status != "done":
+        return
+    estimate = _estimate(store, rec.config, True)
+    if estimate is not None:
+        store.add_estimate(rid, estimate)
 
 
 def estimate_run(store: Store, cfg: RunConfig, *, fast_path: bool = True) -> Estimate:
@@ -221,18 +234,26 @@ def worker_loop(store: Store, idle_exit: float = 300.0, poll: float = 0.5, slot:
 
 
 def _serve(store: Store, pidfile: Path, idle_exit: float, poll: float) -> int:
+    """Serve the queue. Each run's estimate (the Model page's track record) is made when
+    the queue is empty, not before the run: its probe (0.2-4 s for a new setup) used to sit
+    between a person's click and their answer, once per run of a classic comparison."""
     done = 0
     idle_since = time.monotonic()
+    unestimated: list[str] = []
     pidfile.write_text(str(os.getpid()))
     try:
         while True:
             rid = store.claim_next()
             if rid is None:
+                if unestimated:
+                    add_estimate(store, unestimated.pop(0))
+                    continue  # look at the queue again between probes
                 if time.monotonic() - idle_since > idle_exit:
                     return done
                 time.sleep(poll)
                 continue
-            execute(store, rid, record_estimate=True)
+            if execute(store, rid) is not None:
+                unestimated.append(rid)
             done += 1
             idle_since = time.monotonic()
     finally:

@@ -290,6 +290,13 @@ class Store:
                       (status, json.dumps(metrics or {}), message, seconds, json.dumps(provenance or {}),
                        time.time(), status, rid))
 
+    def add_estimate(self, rid: str, estimate: dict) -> None:
+        """Add a done run's time estimate (``tlcore.jobs.add_estimate``) to its row."""
+        with self._conn() as c:
+            c.execute("UPDATE runs SET metrics=json_set(metrics, '$.estimated_seconds', ?), "
+                      "provenance=json_set(provenance, '$.estimate', json(?)) WHERE id=? AND status='done'",
+                      (estimate["seconds"], json.dumps(estimate), rid))
+
     def request_cancel(self, rid: str) -> None:
         with self._conn() as c:
             c.execute("UPDATE runs SET cancel=1 WHERE id=? AND status='running'", (rid,))

@@ -25,6 +25,26 @@ def get_store() -> Store:
     return _open(str(data_dir()))
 
 
+def busy(store: Store) -> bool:
+    """Whether runs are queued or training now (background work then holds off). Takes
+    the store: a background thread has no script run to find it through."""
+    n = store.counts()
+    return bool(n.get("queued", 0) + n.get("running", 0))
+
+
+def prestart_worker() -> None:
+    """Start a worker as a session opens, once per session (unless
+    ``TLAB_PRESTART_WORKER=0``): importing torch and the models takes a new worker ~6 s on
+    2 cores, which otherwise sits between a person's first click and their answer. An
+    idle worker exits after 10 minutes; a second session finds it alive."""
+    if st.session_state.get("tl_worker_prestarted") or os.environ.get("TLAB_PRESTART_WORKER", "1") == "0":
+        return
+    st.session_state["tl_worker_prestarted"] = True
+    from tlcore.workers import ensure_workers
+
+    ensure_workers(get_store().root, 0)
+
+
 def owner() -> str:
     """This browser session's name in the queue. The workers are shared fairly between
     sessions (``Store.claim_next``), not between workspaces: a class sharing one workspace
