@@ -19,6 +19,11 @@ STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/play_circl
                "interrupted": ":material/warning:", "stopped": ":material/content_cut:"}
 
 
+# How often a live view polls the store. Each poll redraws the curves in the browser,
+# which on a 2-core laptop takes the cores the runs train on (bench/bench_first_answer.py).
+LIVE_POLL_S = 2.0
+
+
 def records(ids: Sequence[str]) -> list[RunRecord]:
     store = get_store()
     recs = [store.get(i) for i in ids]
@@ -68,7 +73,7 @@ def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) 
 
 def live(ids: Sequence[str], key: str, metric: str = "val_acc",
          on_done: Callable[[list[RunRecord]], None] | None = None) -> list[RunRecord]:
-    """Progress and curves for ``ids``; polls every second while any is queued or running.
+    """Progress and curves for ``ids``; polls every ``LIVE_POLL_S`` while any is queued or running.
 
     ``on_done(records)`` draws the final results *inside* the polling fragment, so they
     appear as soon as the last run ends even if the follow-up full rerun (which stops the
@@ -77,7 +82,7 @@ def live(ids: Sequence[str], key: str, metric: str = "val_acc",
     recs = records(ids)
     active = any(r.status not in FINAL for r in recs)
 
-    @st.fragment(run_every=1.0 if active else None)
+    @st.fragment(run_every=LIVE_POLL_S if active else None)
     def view() -> None:
         now = records(ids)
         progress_rows(now, key)
