@@ -154,8 +154,9 @@ def test_clicking_a_cell_shows_its_images(tmp_path):
 
         # the Train page's history: each run's model size and the store's size on disk
         page.goto(f"{url}/train")
-        page.get_by_text("on disk for 2 runs").wait_for(timeout=60_000)
+        sizes = page.get_by_text(re.compile(r"2 runs in workspace .* on disk\."))
+        sizes.wait_for(timeout=60_000)
         wait_idle(page)
-        page.get_by_text("on disk for 2 runs").scroll_into_view_if_needed()
+        sizes.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(SHOTS / "train_history_sizes.png"))

@@ -38,10 +38,10 @@ def _svg(cfg: RunConfig, current: dict[str, str] | None = None, **kw) -> str:
 
 
 def _hrefs(svg: str) -> dict[str, str]:
-    return {
-        m[1]: unescape(m[0])
-        for m in re.findall(r'<a href="([^"]*)" target="_self" data-step="(\w+)"', svg)
-    }
+    """Each box's link without the workspace code, which links drawn in the app carry (a
+    followed link stays in the session's workspace)."""
+    links = {m[1]: unescape(m[0]) for m in re.findall(r'<a href="([^"]*)" target="_self" data-step="(\w+)"', svg)}
+    return {k: re.sub(r"ws=[^&]*&?", "", h).rstrip("?&") for k, h in links.items()}
 
 
 def _texts(svg: str) -> list[str]:
@@ -335,6 +335,7 @@ def _diagram(at: AppTest) -> str:
 def test_home_draws_the_diagram_for_the_url_setup(home):
     at = home({"backbone": "lab_mnist", "strategy": "finetune_all", "labels_per_class": "3"})
     svg = _diagram(at)
+    assert f"ws={at.session_state['tl_ws']}" in svg  # a followed box stays in this workspace
     assert "Pretrained backbone: lab_mnist" in svg and "mnist · 3 labels per class" in svg
     assert "0 of 4 stay frozen" in svg
     assert (

@@ -61,8 +61,13 @@ def remember() -> None:
     if _cookie() == code or st.session_state.get("tl_ws_cookie") == code:
         return
     st.session_state["tl_ws_cookie"] = code  # a code is [a-z0-9-] only (normalise): safe in a script
-    st.iframe(f"<script>document.cookie = '{COOKIE}={code}; path=/; max-age=31536000; "
-              "SameSite=Lax';</script>", height=1)
+    script = f"<script>document.cookie = '{COOKIE}={code}; path=/; max-age=31536000; SameSite=Lax';</script>"
+    if hasattr(st, "iframe"):
+        st.iframe(script, height=1)
+    else:  # Streamlit before st.iframe: the same same-origin frame, by its older name
+        import streamlit.components.v1 as components
+
+        components.html(script, height=0)
 
 
 def join(code: str) -> None:
