@@ -83,6 +83,14 @@ CREATE TABLE IF NOT EXISTS sweep_trials (
 """
 
 
+def reused(status: str | None, rerun: bool = False) -> bool:
+    """Whether ``Store.submit`` reuses a stored run in ``status`` (None: not stored) rather
+    than queueing it: a queued or running one always, a done or diverged one unless
+    ``rerun``. What a queue cap counts as new is what this says is not reused."""
+    keep = ("queued", "running") if rerun else ("done", "queued", "running", "diverged")
+    return status in keep
+
+
 @dataclass
 class RunRecord:
     id: str
@@ -191,8 +199,7 @@ class Store:
         with self._conn() as c:
             c.execute("BEGIN IMMEDIATE")
             row = c.execute("SELECT status FROM runs WHERE id=?", (rid,)).fetchone()
-            keep = ("queued", "running") if rerun else ("done", "queued", "running", "diverged")
-            if row and row[0] in keep:
+            if row and reused(row[0], rerun):
                 self._list_in(c, ws, rid, now)
                 c.execute("COMMIT")
                 return rid, False

@@ -11,7 +11,7 @@ import streamlit as st
 from tlcore.runs import FINAL, RunRecord
 from ui.runview import records
 from ui.store import feed, get_store, queue_cap, stored_ids
-from ui.workspace import admin, current, may_cancel
+from ui.workspace import admin, canceller, current
 
 
 def run_grid(label: str, configs, key: str, draw, on_submit: Callable[[list[str]], None] | None = None) -> bool:
@@ -56,6 +56,7 @@ def live_grid(ids: Sequence[str], key: str, draw: Callable[[list[RunRecord], boo
             c1.progress(n_done / max(1, len(ids)), text=text)
             if c2.button("Stop all", key=f"{key}_stop", icon=":material/stop:"):
                 st.session_state[pending] = []
+                may_cancel = canceller()
                 for r in now:
                     if r.status in ("queued", "running") and may_cancel(r):
                         get_store().cancel_as(r.id, current(), admin())

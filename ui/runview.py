@@ -11,7 +11,7 @@ from tlcore.compare import label, varying_fields
 from tlcore.names import domain_label
 from tlcore.runs import FINAL, RunRecord
 from ui.store import get_store
-from ui.workspace import admin, current, may_cancel
+from ui.workspace import admin, canceller, current
 
 STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/play_circle:",
                "done": ":material/check_circle:", "failed": ":material/error:",
@@ -51,6 +51,7 @@ def accuracy_words(r: RunRecord) -> str:
 
 def progress_rows(recs: Sequence[RunRecord], key: str, allow_stop: bool = True) -> None:
     vary = varying_fields([r.config for r in recs]) or ["strategy"]
+    may_cancel = canceller()
     for r in recs:
         c1, c2 = st.columns([5, 1])
         with c1:

@@ -10,7 +10,7 @@ import streamlit as st
 from tlcore.config import RunConfig
 from tlcore.jobs import ensure_worker
 from tlcore.paths import data_dir
-from tlcore.runs import Store
+from tlcore.runs import Store, reused
 from tlcore.workspaces import QueueFull
 
 
@@ -68,10 +68,9 @@ def room() -> int:
 
 
 def _new(store: Store, cfg: RunConfig, rerun: bool) -> bool:
-    """Whether queueing ``cfg`` adds a waiting run (a stored or waiting one is reused)."""
+    """Whether queueing ``cfg`` adds a waiting run (``Store.submit`` reuses the rest)."""
     rec = store.get(cfg.run_id(), history=False)
-    keep = ("queued", "running") if rerun else ("done", "queued", "running", "diverged")
-    return not (rec and rec.status in keep)
+    return not reused(rec.status if rec else None, rerun)
 
 
 def submit(configs: list[RunConfig], rerun: bool = False, stop_when_full: bool = True) -> list[str]:

@@ -93,8 +93,11 @@ def scope_words() -> str:
     return "on this server" if scope() is None else f"in workspace `{current()}`"
 
 
-def may_cancel(rec) -> bool:
-    return get_store().may_cancel(rec, current(), admin())
+def canceller():
+    """``may(rec)``: whether this session may stop ``rec``; the admin key is checked once,
+    not once per run a live view lists at every poll."""
+    store, ws, adm = get_store(), current(), admin()
+    return lambda rec: store.may_cancel(rec, ws, adm)
 
 
 PICK_LIMIT = 300  # a picker lists at most this many runs; a search finds older ones
@@ -126,8 +129,8 @@ def link_ids(param: str) -> list[str]:
 
 def empty_scope_hint() -> None:
     """Say where the runs are when this workspace has none but the server does."""
-    store = get_store()
-    if scope() is not None and store.count():
-        st.caption(f"This workspace (`{current()}`) has no runs yet; {store.count()} runs on this server "
+    n = get_store().count()
+    if scope() is not None and n:
+        st.caption(f"This workspace (`{current()}`) has no runs yet; {n} runs on this server "
                    "belong to other workspaces. Switch on *Show all runs on this server* in the sidebar's "
                    "workspace box to use them.")
