@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import _workers_under, stop_pids
 from tests.engine_helpers import TINY
 from tlcore import workers
-from tlcore.jobs import ensure_worker, worker_alive
+from tlcore.workers import ensure_worker, worker_alive
 from tlcore.runs import FINAL, Store
 
 

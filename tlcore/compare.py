@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from tlcore.config import RunConfig
 from tlcore.names import pair_label
 from tlcore.runs import RunRecord
-from tlcore.strategies import title as strategy_title
 
 CLASSIC = ("scratch", "feature_extraction", "finetune_all")
+
+
+def strategy_title(name: str) -> str:
+    """A strategy's display title. The registry is imported here, not at the top: it imports
+    torch, and Home draws its first paint from this module without needing either."""
+    from tlcore.strategies import title
+
+    return title(name)
 
 
 def classic_comparison(base: RunConfig) -> list[RunConfig]:

@@ -1,6 +1,6 @@
 """Running stored runs: in this process (``execute``) or in a background worker process.
 
-A UI queues runs with ``Store.submit`` and calls ``ensure_worker``; the worker (``tlcore
+A UI queues runs with ``Store.submit`` and calls ``tlcore.workers.ensure_worker``; the worker (``tlcore
 worker``) claims queued runs one at a time and writes progress, epochs and results to
 the store, so the caller can navigate away, reload, or be restarted. Cancelling sets a
 flag in the store that the trainer checks every batch (throttled to a few reads per
@@ -259,18 +259,3 @@ def _serve(store: Store, pidfile: Path, idle_exit: float, poll: float) -> int:
     finally:
         if pidfile.is_file() and pidfile.read_text().strip() == str(os.getpid()):
             pidfile.unlink(missing_ok=True)
-
-
-def worker_alive(store: Store) -> bool:
-    """Whether any worker of ``store`` is alive."""
-    from tlcore.workers import alive_slots
-
-    return bool(alive_slots(store.root))
-
-
-def ensure_worker(store: Store, idle_exit: float = 600.0) -> bool:
-    """Start background workers for ``store``'s queued runs (``tlcore.workers``: up to
-    ``TLAB_WORKERS``, atomically); True if one was started."""
-    from tlcore.workers import ensure_workers
-
-    return bool(ensure_workers(store.root, store.counts().get("queued", 0), idle_exit))

@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from tlcore.config import RunConfig
 from tlcore.paths import data_dir
 from tlcore.run_listing import conditions, count_query, page_queries, scope_sql
@@ -447,6 +445,8 @@ class Store:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"artifacts.pt.tmp{os.getpid()}"
         try:
+            import torch  # here, not at the top: a page that lists runs imports no torch
+
             torch.save(artifacts, tmp)
             os.replace(tmp, folder / "artifacts.pt")
         except BaseException:
@@ -455,6 +455,8 @@ class Store:
 
     def load_artifacts(self, rid: str) -> dict:
         path = self.artifact_dir(rid) / "artifacts.pt"
+        import torch
+
         return torch.load(path, weights_only=True) if path.is_file() else {}
 
     def save_model(self, rid: str, payload: dict) -> dict:

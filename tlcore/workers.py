@@ -25,6 +25,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tlcore.runs import Store
 
 ENV = "TLAB_WORKERS"
 
@@ -122,3 +126,15 @@ def ensure_workers(root: Path, queued: int, idle_exit: float = 600.0, n: int | N
                     cwd=str(Path(__file__).resolve().parent.parent))
             pid_path(root, slot).write_text(str(child.pid))  # the child writes the same
     return started
+
+
+def worker_alive(store: Store) -> bool:
+    """Whether any worker of ``store`` is alive."""
+    return bool(alive_slots(store.root))
+
+
+def ensure_worker(store: Store, idle_exit: float = 600.0) -> bool:
+    """Start background workers for ``store``'s queued runs (up to ``TLAB_WORKERS``,
+    atomically); True if one was started. It lives here, not beside the worker loop in
+    ``tlcore.jobs``, so a page that queues runs imports no torch (Home's first paint)."""
+    return bool(ensure_workers(store.root, store.counts().get("queued", 0), idle_exit))

@@ -8,9 +8,9 @@ import uuid
 import streamlit as st
 
 from tlcore.config import RunConfig
-from tlcore.jobs import ensure_worker
 from tlcore.paths import data_dir
 from tlcore.runs import Store, reused
+from tlcore.workers import ensure_worker
 from tlcore.workspaces import QueueFull
 
 
