@@ -6,6 +6,7 @@ joins the class; ticking a history row and removing it takes it off the class's 
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -65,3 +66,31 @@ def test_personal_code_cookie_class_link_and_removing_from_the_history(tmp_path)
         assert _ws(page) == "class-7b"
     after = Store(root)
     assert after.workspaces_of(rid) == ["elsewhere"] and after.get(rid).status == "done"
+
+
+def test_a_reload_is_the_same_person_with_the_same_name(tmp_path):
+    """The owner id is a cookie: a reload keeps one's turn in the queue and one's name in
+    the class view (it used to make a new "student")."""
+    root = tmp_path / "data"
+    with streamlit_server(root) as url, browser_page() as page:
+        page.goto(url)
+        wait_idle(page)
+        code = _ws(page)
+        page.get_by_text(f"Workspace {code}").first.click()
+        name = page.get_by_role("textbox", name="Your name in the class view")
+        name.fill("Ada")
+        name.press("Enter")
+        wait_idle(page)
+        page.wait_for_function("() => /tlab_me=[0-9a-f]{16}/.test(document.cookie)", timeout=30_000)
+        me = "browser-" + re.search(r"tlab_me=([0-9a-f]{16})", page.evaluate("document.cookie")).group(1)
+        deadline = time.time() + 30
+        while Store(root).names([me]) != {me: "Ada"} and time.time() < deadline:
+            time.sleep(0.3)
+        assert Store(root).names([me]) == {me: "Ada"}
+        page.goto(url)
+        wait_idle(page)
+        page.get_by_text(f"Workspace {code}").first.click()
+        name = page.get_by_role("textbox", name="Your name in the class view")
+        name.wait_for(timeout=30_000)
+        shot(page, "workspace_name_after_reload")
+        assert name.input_value() == "Ada"

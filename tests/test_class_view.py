@@ -63,3 +63,46 @@ def test_the_lessons_page_draws_each_persons_dots_and_follows_training(tmp_path,
     dots = {t["name"]: sorted(t["y"]) for t in fig["data"] if t["type"] == "box"}
     assert dots["Fine-tune all"] == [0.7, 0.71, 0.9]
     assert any("9 finished runs from 3 people." in c.value for c in at.caption)
+
+
+def test_names_people_gave_replace_their_numbers_and_forgetting_brings_the_number_back(tmp_path):
+    store = Store(tmp_path)
+    _class(store, 2)
+    store.set_name("session-1", "Ada")
+    step = classview.steps(store.list(ws="class"))[0]
+    named = store.names(r.owner for r in step.runs)
+    assert named == {"session-1": "Ada"}
+    assert classview.students(step.runs, named) == {"session-0": "student 1", "session-1": "Ada"}
+    assert {p["who"] for p in classview.points(step, named)} == {"student 1", "Ada"}
+    store.set_name("session-1", "Ada L.")  # renaming replaces
+    assert store.names(["session-1", "nobody"]) == {"session-1": "Ada L."}
+    store.set_name("session-1", None)
+    assert store.names(["session-1"]) == {}
+
+
+def test_a_name_is_cleaned_and_escaped_where_it_is_drawn():
+    from tlcore import plots
+    from tlcore.workspaces import NAME_MAX, clean_name
+
+    assert clean_name("  Ada \t  Lovelace\n") == "Ada Lovelace"
+    assert clean_name("a\x00b\x1bc") == "abc"
+    assert clean_name("   ") is None and clean_name(None) is None
+    assert clean_name("x" * 100) == "x" * NAME_MAX
+    fig = plots.class_dots([{"strategy": "scratch", "accuracy": 0.5, "seed": 1, "who": "<b>Eve</b>"}],
+                           {"scratch": "From scratch"}, "test accuracy")
+    text = [t for t in fig.data if t.type == "box"][0].text
+    assert text == ("&lt;b&gt;Eve&lt;/b&gt;, seed 1",)
+
+
+def test_the_sidebar_keeps_a_persons_name_for_the_class_view(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    at = app_for(tmp_path, monkeypatch)
+    at.query_params["ws"] = "class"
+    at.run()
+    at.text_input(key="ws_name").input("  Grace \n Hopper ").run()
+    assert not at.exception, [e.value for e in at.exception]
+    me = at.session_state["tl_owner"]
+    assert me.startswith("browser-") and store.names([me]) == {me: "Grace Hopper"}
+    assert at.text_input(key="ws_name").value == "Grace Hopper"  # shown as kept
+    at.text_input(key="ws_name").input("").run()
+    assert store.names([me]) == {}

@@ -5,7 +5,7 @@ A *step* is a setup with its strategy and seed left out: the classic comparison 
 runs (scratch, feature extraction, fine-tuning on one dataset and backbone) is one step,
 whatever seed each student picked. Within a step every finished run is one dot, placed by
 strategy and accuracy, and labelled by who queued it (students are numbered in the order
-they first queued a run; the store keeps sessions, not names). Runs are content-addressed,
+they first queued a run, or by the name they typed in the sidebar). Runs are content-addressed,
 so two students who ran the very same seed share one run and one dot: the first to queue
 it is named.
 """
@@ -13,7 +13,7 @@ it is named.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tlcore.runs import RunRecord
@@ -62,16 +62,21 @@ def steps(recs: Sequence[RunRecord]) -> list[Step]:
     return sorted(out, key=lambda s: (-len(students(s.runs)), -max(r.created for r in s.runs)))
 
 
-def students(recs: Sequence[RunRecord]) -> dict[str, str]:
-    """owner -> "student N", numbered by each one's first run (a CLI or sweep owner keeps
-    its kind: "command line", "sweep")."""
+def students(recs: Sequence[RunRecord], named: Mapping[str, str] | None = None) -> dict[str, str]:
+    """owner -> the name they gave (``named``: ``Store.names``), else "student N",
+    numbered by each one's first run (a CLI or sweep owner keeps its kind: "command
+    line", "sweep"). A browser keeps its owner across reloads (``ui.store.owner``), so a
+    reload is not a new student."""
+    named = named or {}
     names: dict[str, str] = {}
     n = 0
     for r in sorted(recs, key=lambda r: r.created):
         who = r.owner or "?"
         if who in names:
             continue
-        if who.startswith("cli-"):
+        if who in named:
+            names[who] = named[who]
+        elif who.startswith("cli-"):
             names[who] = "command line"
         elif who.startswith("sw-"):
             names[who] = "sweep"
@@ -81,8 +86,8 @@ def students(recs: Sequence[RunRecord]) -> dict[str, str]:
     return names
 
 
-def points(step: Step) -> list[dict]:
-    """One dot per finished run: strategy, accuracy, seed and who."""
-    names = students(step.runs)
+def points(step: Step, named: Mapping[str, str] | None = None) -> list[dict]:
+    """One dot per finished run: strategy, accuracy, seed and who (``students``)."""
+    names = students(step.runs, named)
     return [{"strategy": r.config.strategy, "accuracy": metric(r), "seed": r.config.seed,
              "who": names[r.owner or "?"], "run_id": r.id} for r in step.finished]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -368,7 +369,8 @@ def class_dots(points: Sequence[dict], strategy_titles: dict[str, str], y_title:
             x=[name] * len(mine), y=[p["accuracy"] for p in mine], name=name, boxpoints="all", jitter=0.6,
             pointpos=0, fillcolor="rgba(0,0,0,0)", line={"color": "rgba(0,0,0,0)"}, hoveron="points",
             marker={"size": 12, "color": PALETTE[i % len(PALETTE)], "line": {"width": 1, "color": "white"}},
-            text=[f"{p['who']}, seed {p['seed']}" for p in mine], showlegend=False,
+            # names are typed by people: escaped, as plotly reads tags in hover text
+            text=[f"{html.escape(p['who'])}, seed {p['seed']}" for p in mine], showlegend=False,
             hovertemplate="%{text}: %{y:.1%}<extra></extra>"))
     fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, bargap=0.5,
                       yaxis={"title": y_title, "tickformat": ".0%"})

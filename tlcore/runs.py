@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS workspace_runs (
 );
 CREATE INDEX IF NOT EXISTS workspace_runs_added ON workspace_runs(ws, added);
 CREATE INDEX IF NOT EXISTS workspace_runs_run ON workspace_runs(run_id);
+-- the names people gave themselves for the class view (tlcore.classview), by queue owner
+CREATE TABLE IF NOT EXISTS people (
+    owner TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    updated REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
@@ -435,6 +441,28 @@ class Store:
         with self._conn() as c:
             rows = c.execute("SELECT id, spec, created FROM sweeps ORDER BY created DESC").fetchall()
         return [(sid, json.loads(spec), created) for sid, spec, created in rows]
+
+    # -- people ----------------------------------------------------------------------
+    def set_name(self, owner: str, name: str | None) -> None:
+        """The name ``owner`` (a browser) shows in the class view; None or "" forgets it.
+        ``name`` must already be clean (``tlcore.workspaces.clean_name``)."""
+        with self._conn() as c:
+            if name:
+                c.execute("INSERT INTO people(owner, name, updated) VALUES (?, ?, ?) ON CONFLICT(owner) "
+                          "DO UPDATE SET name=excluded.name, updated=excluded.updated", (owner, name, time.time()))
+            else:
+                c.execute("DELETE FROM people WHERE owner=?", (owner,))
+
+    def names(self, owners) -> dict[str, str]:
+        """owner -> the name they gave, for those of ``owners`` who gave one."""
+        owners = sorted(set(owners))
+        out: dict[str, str] = {}
+        with self._conn() as c:
+            for i in range(0, len(owners), 500):  # SQLite caps a statement's parameters
+                chunk = owners[i:i + 500]
+                out.update(c.execute(f"SELECT owner, name FROM people WHERE owner IN ({','.join('?' * len(chunk))})",
+                                     chunk).fetchall())
+        return out
 
     # -- artifacts -----------------------------------------------------------------
     def artifact_dir(self, rid: str) -> Path:

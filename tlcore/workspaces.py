@@ -61,6 +61,17 @@ def normalise(text: str | None) -> str | None:
     return code if CODE_RE.match(code) else None
 
 
+NAME_MAX = 32
+
+
+def clean_name(text: str | None) -> str | None:
+    """``text`` as a name for the class view (spaces collapsed, at most ``NAME_MAX``
+    characters, no control characters), or None when nothing is left. It is shown, never
+    trusted: the view escapes it."""
+    name = " ".join("".join(ch for ch in (text or "") if ch.isprintable()).split())
+    return name[:NAME_MAX] or None
+
+
 def cli_workspace(arg: str | None = None) -> str:
     """The CLI's workspace: ``--workspace``, else ``TLAB_WORKSPACE``, else ``COMMON``: on
     one's own machine, what the command line trains shows in every browser session."""

@@ -45,13 +45,14 @@ def class_results() -> None:
         if step is None:
             st.caption("This step's runs were removed.")
             return
-        pts = classview.points(step)
+        named = get_store().names(r.owner for r in step.runs)
+        pts = classview.points(step, named)
         waiting = sum(r.status in ("queued", "running") for r in step.runs)
         if pts:
             titles = {n: strategy_title(n) for n in STRATEGIES.names()}
             y = "target accuracy" if step.example.config.target else "test accuracy"
             st.plotly_chart(plots.class_dots(pts, titles, y), key="class_dots")
-        st.caption(f"{len(pts)} finished runs from {len(classview.students(step.runs))} people"
+        st.caption(f"{len(pts)} finished runs from {len(classview.students(step.runs, named))} people"
                    + (f"; {waiting} still queued or training (this view refreshes)" if waiting else "")
                    + ". Same seed, same run: two people who picked one seed share its dot (hover for "
                    "who and which seed).")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from tlcore.names import domain_label
-from tlcore.workspaces import is_admin, new_code, normalise
+from tlcore.workspaces import NAME_MAX, clean_name, is_admin, new_code, normalise
 from ui import workspace
 from ui.state import get_setup, page_link
-from ui.store import get_store
+from ui.store import get_store, owner
 
 
 def sidebar():
@@ -40,6 +40,7 @@ def workspace_box() -> None:
                 wrap_lines=True)
         st.toggle("Show all runs on this server", key=workspace.ALL,
                   help="Every page then lists every run stored here, from every workspace.")
+        your_name()
         with st.form("ws_join", border=False, enter_to_submit=True):
             text = st.text_input("Join a workspace", placeholder="code from your teacher", key="ws_join_code")
             c1, c2 = st.columns(2)
@@ -67,6 +68,23 @@ def workspace_box() -> None:
         elif st.button("Lock teacher rights", key="ws_admin_lock", icon=":material/lock:"):
             st.session_state.pop(workspace.ADMIN, None)
             st.rerun()
+
+
+def your_name() -> None:
+    """The name this browser shows in the class view (Lessons), kept in the store by
+    owner; without one the view numbers people ("student 3")."""
+    store, me = get_store(), owner()
+    if "ws_name" not in st.session_state:  # a reload finds the name this browser gave
+        st.session_state["ws_name"] = store.names([me]).get(me, "")
+
+    def save() -> None:
+        name = clean_name(st.session_state["ws_name"])
+        store.set_name(me, name)
+        st.session_state["ws_name"] = name or ""
+
+    st.text_input("Your name in the class view", key="ws_name", max_chars=NAME_MAX, on_change=save,
+                  placeholder="optional", help="Shown beside your runs in the teacher's view of a "
+                  "shared workspace. Anyone in the workspace sees it.")
 
 
 POLL_S = 2.0

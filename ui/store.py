@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 
 import streamlit as st
@@ -45,12 +46,29 @@ def prestart_worker() -> None:
     ensure_workers(get_store().root, 0)
 
 
+ME_COOKIE = "tlab_me"  # this browser's owner id (set by ui.workspace.remember)
+ME_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def browser_cookie(name: str) -> str | None:
+    """One of the browser's cookies (None where there is none, or no browser: AppTest)."""
+    try:
+        value = st.context.cookies.get(name)
+    except (AttributeError, RuntimeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def owner() -> str:
-    """This browser session's name in the queue. The workers are shared fairly between
-    sessions (``Store.claim_next``), not between workspaces: a class sharing one workspace
-    still gets a turn each, and a classmate's 45-run sweep does not hold up a run."""
+    """This browser's name in the queue. The workers are shared fairly between browsers
+    (``Store.claim_next``), not between workspaces: a class sharing one workspace still
+    gets a turn each, and a classmate's 45-run sweep does not hold up a run. The id lives
+    in a cookie, so a reload or a second tab is the same person: the same turn, the same
+    queue cap, the same name in the class view. It is not a credential (a cookie can be
+    copied): what one may stop or remove goes by workspace and admin key, never by it."""
     if "tl_owner" not in st.session_state:
-        st.session_state["tl_owner"] = "session-" + uuid.uuid4().hex[:12]
+        me = browser_cookie(ME_COOKIE)
+        st.session_state["tl_owner"] = "browser-" + (me if me and ME_RE.match(me) else uuid.uuid4().hex[:16])
     return st.session_state["tl_owner"]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tlcore.workspaces import is_admin, new_code, normalise
-from ui.store import get_store
+from ui.store import ME_COOKIE, browser_cookie, get_store, owner
 
 WS = "tl_ws"
 ADMIN = "tl_admin"
@@ -39,11 +39,7 @@ def current() -> str:
 
 def _cookie() -> str | None:
     """The browser's workspace cookie (None where there is none, or no browser: AppTest)."""
-    try:
-        value = st.context.cookies.get(COOKIE)
-    except (AttributeError, RuntimeError):
-        return None
-    return value if isinstance(value, str) else None
+    return browser_cookie(COOKIE)
 
 
 def sync_url() -> None:
@@ -55,13 +51,19 @@ def sync_url() -> None:
 
 
 def remember() -> None:
-    """Set this browser's cookie to the workspace (once per change): a one-line script in a
-    1-pixel same-origin frame, which writes the app's own cookie."""
-    code = current()
-    if _cookie() == code or st.session_state.get("tl_ws_cookie") == code:
+    """Set this browser's cookies to the workspace and to its owner id (``ui.store.owner``),
+    once per change: a short script in a 1-pixel same-origin frame, which writes the app's
+    own cookies."""
+    want = {COOKIE: current(), ME_COOKIE: owner().removeprefix("browser-")}
+    todo = {k: v for k, v in want.items()
+            if browser_cookie(k) != v and st.session_state.get(f"tl_cookie_{k}") != v}
+    if not todo:
         return
-    st.session_state["tl_ws_cookie"] = code  # a code is [a-z0-9-] only (normalise): safe in a script
-    script = f"<script>document.cookie = '{COOKIE}={code}; path=/; max-age=31536000; SameSite=Lax';</script>"
+    for k, v in todo.items():
+        st.session_state[f"tl_cookie_{k}"] = v
+    # a code is [a-z0-9-] only (normalise), an owner id hex: both safe inside a script
+    script = "<script>" + "".join(f"document.cookie = '{k}={v}; path=/; max-age=31536000; SameSite=Lax';"
+                                  for k, v in todo.items()) + "</script>"
     if hasattr(st, "iframe"):
         st.iframe(script, height=1)
     else:  # Streamlit before st.iframe: the same same-origin frame, by its older name
