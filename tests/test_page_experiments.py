@@ -131,3 +131,34 @@ def test_sweep_tab_random_draws_within_the_range_picked(tmp_path, monkeypatch):
         store.request_cancel(r.id)  # only the plan is checked here
     assert len(cfgs) == 5 and all(0.001 <= c.lr <= 0.03 and c.top_k in (0, 1, 2) for c in cfgs)
     assert len({c.lr for c in cfgs}) == 5  # drawn, not the two values picked
+
+
+def test_past_sweeps_show_the_workspaces_stored_sweeps_again(tmp_path, monkeypatch):
+    """A sweep recorded in the store (by this tab or `tlcore sweep`) is offered under Past
+    sweeps when this workspace lists its trials; picking it draws its stored trials ranked
+    by its metric. Another workspace's sweep is not offered."""
+    from tlcore.runs import Store
+    from tlcore.sweep import Dim, SweepSpec, plan
+
+    store = Store(tmp_path)
+    mine = SweepSpec(SETUP.replace(strategy="finetune_top"), (Dim("lr", (0.03, 0.01, 0.001)),))
+    val = {0.03: 0.4, 0.01: 0.7, 0.001: 0.5}
+    ids = []
+    for cfg in plan(mine):
+        rid, _ = store.submit(cfg)  # common: every workspace lists it
+        store.claim(rid)
+        store.finish(rid, "done", metrics={"val_accuracy": val[cfg.lr], "test_accuracy": 0.6}, seconds=1.0)
+        ids.append(rid)
+    store.add_sweep(mine.sweep_id(), mine.to_dict(), ids)
+    theirs = SweepSpec(SETUP.replace(strategy="finetune_all"), (Dim("lr", (0.02,)),))
+    rid, _ = store.submit(plan(theirs)[0], ws="elsewhere")
+    store.add_sweep(theirs.sweep_id(), theirs.to_dict(), [rid])
+    at = open_experiments(tmp_path, monkeypatch)
+    past = at.selectbox(key="exp_sweep_past")
+    assert past.options and len(past.options) == 1 and "Fine-tune top" in past.options[0], past.options
+    past.set_value(mine.sweep_id()).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert [round(v, 2) for v in table["val_accuracy"]] == [0.7, 0.5, 0.4]
+    assert list(table[""]) == ["★", "", ""]
+    assert any("3 of 3 trials in the store" in c.value for c in at.caption)

@@ -436,10 +436,18 @@ class Store:
                                            (sid,))]
         return (json.loads(row[0]), ids) if row else None
 
-    def sweeps(self) -> list[tuple[str, dict, float]]:
-        """Every recorded sweep (id, spec, created), newest first."""
+    def sweeps(self, ws: str | None = None, limit: int | None = None) -> list[tuple[str, dict, float]]:
+        """Recorded sweeps (id, spec, created), newest first. ``ws``: only those with a trial
+        that workspace lists (or a common one), as its pages list runs."""
+        sql, params = "SELECT s.id, s.spec, s.created FROM sweeps s", []
+        if ws is not None:
+            sql += (" WHERE EXISTS (SELECT 1 FROM sweep_trials t JOIN runs r ON r.id=t.run_id WHERE "
+                    "t.sweep_id=s.id AND (r.ws='' OR EXISTS (SELECT 1 FROM workspace_runs w "
+                    "WHERE w.run_id=r.id AND w.ws=?)))")
+            params.append(ws)
+        sql += " ORDER BY s.created DESC" + ("" if limit is None else f" LIMIT {int(limit)}")
         with self._conn() as c:
-            rows = c.execute("SELECT id, spec, created FROM sweeps ORDER BY created DESC").fetchall()
+            rows = c.execute(sql, params).fetchall()
         return [(sid, json.loads(spec), created) for sid, spec, created in rows]
 
     # -- people ----------------------------------------------------------------------

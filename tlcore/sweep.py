@@ -87,6 +87,11 @@ class Dim:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"values": list(self.values)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Dim:
+        return cls(name=d["name"], values=tuple(d.get("values", ())), low=d.get("low"), high=d.get("high"),
+                   log=bool(d.get("log", False)))
+
 
 def _fields() -> dict[str, str]:
     """Sweepable RunConfig fields and their annotated types (strings: postponed annotations)."""
@@ -221,6 +226,13 @@ class SweepSpec:
         return {"base": self.base.to_dict(), "dims": [d.to_dict() for d in self.dims], "search": self.search,
                 "trials": self.trials, "seeds": list(self.seeds), "metric": self.metric,
                 "search_seed": self.search_seed}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SweepSpec:
+        """The spec ``to_dict`` stored (``Store.add_sweep``): a past sweep, to draw again."""
+        return cls(base=RunConfig.from_dict(d["base"]), dims=tuple(Dim.from_dict(x) for x in d["dims"]),
+                   search=d.get("search", "grid"), trials=d.get("trials"), seeds=tuple(d.get("seeds", (0,))),
+                   metric=d.get("metric", "val_accuracy"), search_seed=d.get("search_seed", 0))
 
     def sweep_id(self) -> str:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))

@@ -9,14 +9,18 @@ this tab queues has the run id the command line would give it, so either reuses 
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from tlcore import plots
 from tlcore.config import BN_POLICIES
 from tlcore.names import domain_label
+from tlcore.runs import FINAL
 from tlcore.strategies import STRATEGIES, title
 from tlcore.sweep import METRICS, Dim, SweepSpec, matters, noise, plan, ranked, trial_row
 from tlcore.workers import worker_count
+from ui import workspace
 from ui.grid_view import run_grid
 from ui.store import get_store
 
@@ -93,7 +97,10 @@ def _as_range(d: Dim) -> Dim:
     return Dim(d.name, low=float(min(nums)), high=float(max(nums)), log=d.name in LOG_AXES)
 
 
-def _draw(spec: SweepSpec, cfgs):
+def _draw(spec: SweepSpec, cfgs, key: str = K):
+    """The trials' plot, the best so far, their table and the way to Compare (widget keys
+    under ``key``: the live sweep and a past one are drawn on one page)."""
+
     def draw(recs, finished: bool) -> None:
         by_id = {r.id: r for r in recs}
         rows = [trial_row(i, c, by_id.get(c.run_id()), spec) for i, c in enumerate(cfgs) if c.run_id() in by_id]
@@ -105,7 +112,7 @@ def _draw(spec: SweepSpec, cfgs):
         if len(spec.seeds) > 1:
             axes.append({"label": "seed", "values": [r["config"]["seed"] for r in done]})
         axes = [a for a in axes if len({str(v) for v in a["values"]}) > 1] or axes  # a constant says nothing
-        st.plotly_chart(plots.parallel(axes, [r["score"] for r in done], spec.metric), key=f"{K}_parcoords",
+        st.plotly_chart(plots.parallel(axes, [r["score"] for r in done], spec.metric), key=f"{key}_parcoords",
                         config=plots.CHART_CONFIG)
         order = ranked(rows, spec.metric)
         top = order[0]
@@ -123,9 +130,9 @@ def _draw(spec: SweepSpec, cfgs):
                        "seed": r["config"]["seed"], spec.metric: r["score"],
                        "test accuracy": r["metrics"].get("test_accuracy"), "seconds": r["seconds"],
                        "status": r["status"], "run": r["run_id"]} for r in order],
-                     hide_index=True, key=f"{K}_table")
+                     hide_index=True, key=f"{key}_table")
         best_ids = [r["run_id"] for r in order if r["score"] is not None][:TOP]
-        if st.button(f"Open the best {len(best_ids)} in Compare", key=f"{K}_compare",
+        if st.button(f"Open the best {len(best_ids)} in Compare", key=f"{key}_compare",
                      icon=":material/compare_arrows:"):
             st.session_state["compare_selected"] = best_ids
             st.switch_page("app_pages/compare.py", query_params={"runs": ",".join(best_ids)})
@@ -176,3 +183,46 @@ def sweep_tab() -> None:
 
     if not run_grid(f"Run the sweep ({len(cfgs)} trials)", cfgs, K, draw, on_submit=record):
         st.caption("Not run yet.")
+    past_sweeps()
+
+
+PAST = 30  # past sweeps offered, newest first
+
+
+def _sweep_words(spec: dict, created: float, n: int) -> str:
+    base = spec.get("base", {})
+    dims = ", ".join(d.get("name", "?") for d in spec.get("dims", [])) or "seeds only"
+    when = time.strftime("%d %b %H:%M", time.localtime(created))
+    return (f"{when} · {title(base.get('strategy', '?'))} · {base.get('backbone', '?')} on "
+            f"{domain_label(base.get('dataset', '?'))} · {spec.get('search', 'grid')} over {dims} · {n} trials")
+
+
+def past_sweeps() -> None:
+    """Sweeps stored here whose trials this workspace lists (this tab's and ``tlcore
+    sweep``'s, grid, random or TPE): their plot and table again, from the stored runs."""
+    store = get_store()
+    past = store.sweeps(ws=workspace.scope(), limit=PAST)
+    st.subheader("Past sweeps")
+    if not past:
+        st.caption(f"No sweeps {workspace.scope_words()} yet: the ones run here or with `tlcore sweep` "
+                   "show here afterwards.")
+        return
+    trials = {sid: (spec, store.sweep(sid)[1]) for sid, spec, _ in past}
+    words = {sid: _sweep_words(spec, created, len(trials[sid][1])) for sid, spec, created in past}
+    sid = st.selectbox("Sweep", list(words), index=None, format_func=words.get, key=f"{K}_past",
+                       placeholder=f"{len(past)} sweep{'s' if len(past) > 1 else ''} "
+                                   f"{workspace.scope_words().replace('`', '')}: pick one to see its trials")
+    if sid is None:
+        return
+    spec_d, ids = trials[sid]
+    try:
+        spec = SweepSpec.from_dict(spec_d)
+    except (KeyError, TypeError, ValueError) as e:  # a sweep stored by another version of the lab
+        st.warning(f"This sweep's record cannot be read here ({e}).", icon=":material/warning:")
+        return
+    recs = [r for r in (store.get(i) for i in ids) if r is not None]  # with epochs: some metrics read them
+    waiting = sum(r.status not in FINAL for r in recs)
+    st.caption(f"Sweep `{sid}`: {len(recs)} of {len(ids)} trials in the store"
+               + (f", {waiting} still queued or training (they show when you open it again)" if waiting else "")
+               + f"; ranked by {spec.metric}.")
+    _draw(spec, [r.config for r in recs], key=f"{K}_past")(recs, not waiting)
