@@ -1,23 +1,22 @@
-"""Transfer Lab: the Streamlit entry point. Pages only draw; the engine is ``tlcore``."""
+"""Transfer Lab: the Streamlit entry point. Pages only draw; the engine is ``tlcore``.
+
+Nothing here imports torch: a fresh server's first page must paint without waiting for it
+(Home's first paint: tests/test_first_paint.py). Until the process has loaded torch and the
+models, the worker, those imports and UMAP's warm-up wait for the browser to paint the page
+(``ui.warm``).
+"""
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
-from tlcore.embed import warm_up
-from ui import workspace
+from ui import warm, workspace
 from ui.sidebar import copy_link, queue_counts, sidebar
 from ui.state import sync_url
 from ui.store import busy, get_store, prestart_worker
 
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
-if os.environ.get("TLAB_WARMUP", "1") != "0":
-    # load (or, before `tlcore setup --warm`, compile) UMAP's numba kernels in a background
-    # thread, once per server process, holding off while runs train: a person is waiting
-    store = get_store()
-    warm_up(wait_while=lambda: busy(store))
+ready = warm.begin()  # whether this run may import torch and the models (ui.warm)
 
 # Pages live in app_pages/, not pages/: Streamlit treats a pages/ folder as its legacy
 # multipage mode and serves deep links on a cold server without this file's navigation.
@@ -35,7 +34,8 @@ PAGES = [
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
 ]
 
-prestart_worker()  # a first click then finds a worker with torch already imported
+if ready:  # else once the browser has painted the page (warm.after_page)
+    prestart_worker()  # a first click then finds a worker with torch already imported
 nav = st.navigation(PAGES)
 sync_url()
 workspace.sync_url()
@@ -47,3 +47,10 @@ finally:  # also when a page stops early (st.stop) or reruns
     copy_link()  # after the page, so the link holds the page's own choices too
     with st.sidebar:
         workspace.remember()
+    if not ready:  # once the browser has painted: the worker, then torch and the models
+        warm.after_page(prestart_worker)
+    else:
+        # load (or, before `tlcore setup --warm`, compile) UMAP's numba kernels in a background
+        # thread, once per server process, holding off while runs train: a person is waiting
+        store = get_store()
+        warm.umap_warm_up(wait_while=lambda: busy(store))

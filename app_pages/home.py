@@ -1,4 +1,13 @@
-"""Home: transfer learning in plain words, and the one-click classic comparison."""
+"""Home: transfer learning in plain words, and the one-click classic comparison.
+
+The workflow diagram is drawn last, into a place kept for it above the comparison: its
+freeze plan builds a network, so ``ui.workflow`` imports torch and the models, which take a
+fresh server process ~5 s on 2 cores. On such a server (``ui.warm.ready`` is False) the
+place holds a note instead, and the page is drawn again with the diagram once the browser
+has painted this one and a background thread has imported them. With ``TLAB_WARMUP=0`` the
+diagram is drawn in this run, after the text and the Run button have been sent
+(tests/test_first_paint.py checks both).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,7 @@ from tlcore.names import domain_label
 from ui.runview import live
 from ui.state import get_setup, md_escape, show_notices
 from ui.store import submit
-from ui.workflow import draw_workflow
+from ui.warm import ready
 
 st.title("Transfer Lab")
 show_notices()
@@ -40,10 +49,13 @@ for i, (title, text) in enumerate(concepts):
     with cols[i % 3].container(border=True):
         st.markdown(f"**{title}**  \n{text}")
 
-draw_workflow(get_setup())  # the workflow diagram, with this setup's choices in its boxes
+base = get_setup()
+# The workflow diagram's place, filled at the end of the page (see the module docstring). A
+# container, not st.empty: on a rerun the browser keeps showing the last diagram until the
+# new one replaces it, where an empty placeholder would blank it for a moment.
+diagram = st.container()
 
 st.header("The classic comparison")
-base = get_setup()
 configs = classic_comparison(base)
 labels = "all" if base.labels_per_class is None else base.labels_per_class
 st.markdown(
@@ -51,8 +63,6 @@ st.markdown(
     f"{base.epochs} epochs: from scratch, feature extraction on the pretrained **{base.backbone}** "
     "backbone, and fine-tuning all of it. Change the data or backbone on the Data and Model pages."
 )
-if st.button("Run the classic comparison", type="primary", icon=":material/play_arrow:", key="home_run"):
-    st.session_state["home_ids"] = submit(configs)
 
 
 def results(recs: list) -> None:
@@ -69,7 +79,25 @@ def results(recs: list) -> None:
                f"{pretrained.provenance.get('data', {}).get('source', {}).get('source', '?')}.")
 
 
+def workflow_diagram() -> None:
+    """Fill the diagram's place with the workflow for this setup. ``ui.workflow`` is imported
+    here, not at the top: it brings torch and the models (see the module docstring)."""
+    if not ready():
+        diagram.caption("The workflow diagram follows once this fresh server has loaded its models.")
+        return
+    from ui.workflow import draw_workflow
+
+    with diagram:
+        draw_workflow(base)  # the workflow diagram, with this setup's choices in its boxes
+
+
+clicked = st.button("Run the classic comparison", type="primary", icon=":material/play_arrow:", key="home_run")
+if clicked:
+    workflow_diagram()  # before submit: a full queue stops the page there, under its message
+    st.session_state["home_ids"] = submit(configs)
 ids = st.session_state.get("home_ids") or [c.run_id() for c in configs]
 recs = live(ids, key="home", on_done=results)
 if not recs:
     st.info("Not run yet for this setup. It takes about a minute on a 2-core laptop.", icon=":material/timer:")
+if not clicked:
+    workflow_diagram()  # last: the text and the Run button above are already on screen

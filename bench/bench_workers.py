@@ -26,9 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def one_pass(root: Path, cfgs, workers: int) -> tuple[float, list[float]]:
-    from tlcore.workers import ensure_worker
     from tlcore.runs import FINAL, Store
-    from tlcore.workers import ENV
+    from tlcore.workers import ENV, ensure_worker
 
     os.environ[ENV] = str(workers)
     store = Store(root)

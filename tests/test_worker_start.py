@@ -16,8 +16,8 @@ import pytest
 from tests.conftest import _workers_under, stop_pids
 from tests.engine_helpers import TINY
 from tlcore import workers
-from tlcore.workers import ensure_worker, worker_alive
 from tlcore.runs import FINAL, Store
+from tlcore.workers import ensure_worker, worker_alive
 
 
 def test_sessions_clicking_at_once_start_one_worker(tmp_path, monkeypatch):

@@ -10,6 +10,10 @@ network with random weights), keyed like the Model page's.
 The SVG goes through ``st.markdown(unsafe_allow_html=True)`` rather than ``st.html``:
 Markdown keeps the links' ``target="_self"`` (same tab). It is wrapped in a ``<div>`` and
 has no blank line, so Markdown passes it through as one raw HTML block.
+
+Importing this module imports torch and the models (through ``tlcore.estimate`` and
+``tlcore.workflow``), seconds in a fresh server: Home imports it only after the rest of its
+page is drawn (``app_pages/home.py``).
 """
 
 from __future__ import annotations

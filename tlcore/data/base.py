@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from tlcore.registry import Registry
+
+# torch is imported where tensors are made, not here: Home's first paint reads this
+# registry (dataset names) and must not wait seconds for torch (tests/test_first_paint.py).
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class ImageDataset:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        import torch
+
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError(f"{self.name}: images must be uint8 [N, C, H, W], got "
                              f"{self.images.dtype} {tuple(self.images.shape)}")
@@ -89,6 +95,8 @@ class ImageDataset:
         return len(self.class_names)
 
     def class_counts(self) -> list[int]:
+        import torch
+
         return torch.bincount(self.labels, minlength=self.num_classes).tolist()
 
     def subset(self, index: torch.Tensor, name: str | None = None) -> ImageDataset:

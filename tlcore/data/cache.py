@@ -25,10 +25,11 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-import torch
-
 from tlcore.data.base import ImageDataset, Provenance
 from tlcore.paths import cache_dir, sha256_file
+
+# torch is imported where tensors are saved or loaded, not here: Home's first paint imports
+# tlcore.data (for dataset names) and must not wait seconds for torch.
 
 CACHE_FORMAT = 1
 
@@ -71,6 +72,8 @@ def cache_path(key: str) -> Path:
 
 def save_cached(key: str, ds: ImageDataset) -> Path:
     """Write ``ds`` under ``key`` atomically; ``ds.meta`` must be JSON-able."""
+    import torch
+
     info = json.dumps({
         "name": ds.name,
         "class_names": list(ds.class_names),
@@ -101,6 +104,8 @@ def save_cached(key: str, ds: ImageDataset) -> Path:
 
 def load_cached(key: str) -> ImageDataset | None:
     """The dataset saved under ``key``, or None when absent or unreadable."""
+    import torch
+
     path = cache_path(key)
     if not path.exists():
         return None

@@ -49,11 +49,13 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlcore.data.base import ImageDataset, Provenance
 from tlcore.data.cache import file_sha256
+
+# torch is imported where the tensors are made (load_image_folder), not here: Home's first
+# paint imports tlcore.data (for dataset names) and must not wait seconds for torch.
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 # Pillow format ids the suffixes above may hold (MPO: the JPEG variant many phones write)
@@ -336,6 +338,8 @@ def load_image_folder(path: str | os.PathLike, *, size: int = 32, name: str | No
     for unsafe or oversized input (see the module docstring) and ``ValueError`` when no
     class folder holds a readable image.
     """
+    import torch
+
     root = Path(path).expanduser().resolve()
     if not root.exists():
         raise FileNotFoundError(f"no such folder or zip: {root}")

@@ -18,16 +18,20 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from tlcore.registry import Registry
+
+# torch is imported inside the functions that make tensors, not here: Home's first paint
+# imports tlcore.data (for the registry of dataset and shift names) and must not wait
+# seconds for torch. After the first call each local import is a dict lookup.
+if TYPE_CHECKING:
+    import torch
 
 MAX_SEVERITY = 5
 CHUNK = 8192  # images per batch of float work; fixed so results never depend on it
 
-ShiftFn = Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]
+ShiftFn = Callable[["torch.Tensor", float, "torch.Generator"], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,15 @@ SHIFTS: Registry[ShiftSpec] = Registry("shift")
 
 
 def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor:
+    import torch
+
     sign = torch.randint(0, 2, (len(x),), generator=g).float() * 2 - 1
     a = sign * math.radians(degrees)
     cos, sin = torch.cos(a), torch.sin(a)
@@ -59,6 +67,8 @@ def _rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor
 
 
 def _noise(x: torch.Tensor, std: float, g: torch.Generator) -> torch.Tensor:
+    import torch
+
     return x + std * torch.randn(x.shape, generator=g)
 
 
@@ -70,6 +80,8 @@ def _px_scale(x: torch.Tensor) -> float:
 
 
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    import torch
+
     r = max(1, math.ceil(3 * sigma))
     t = torch.arange(-r, r + 1, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
@@ -77,6 +89,8 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigma28: float, g: torch.Generator) -> torch.Tensor:
+    import torch.nn.functional as F
+
     sigma = sigma28 * _px_scale(x)
     k = _gaussian_kernel(sigma)
     n, c, h, w = x.shape
@@ -93,6 +107,8 @@ def _contrast(x: torch.Tensor, factor: float, g: torch.Generator) -> torch.Tenso
 
 
 def _invert(x: torch.Tensor, fraction: float, g: torch.Generator) -> torch.Tensor:
+    import torch
+
     # One uniform draw per image: the inverted sets are nested as the fraction grows.
     u = torch.rand(len(x), generator=g)
     flip = (u < fraction).view(-1, 1, 1, 1)
@@ -101,6 +117,8 @@ def _invert(x: torch.Tensor, fraction: float, g: torch.Generator) -> torch.Tenso
 
 def _colour(x: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
     """Blend towards a random two-colour tint: dark pixels -> c0, bright -> c1."""
+    import torch
+
     n = len(x)
     c0 = torch.rand(n, 3, generator=g)
     c1 = torch.rand(n, 3, generator=g)
@@ -114,6 +132,8 @@ def _colour(x: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
 
 
 def _scale(x: torch.Tensor, factor: float, g: torch.Generator) -> torch.Tensor:
+    import torch
+
     n = len(x)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / factor
@@ -121,6 +141,8 @@ def _scale(x: torch.Tensor, factor: float, g: torch.Generator) -> torch.Tensor:
 
 
 def _pixelate(x: torch.Tensor, block28: float, g: torch.Generator) -> torch.Tensor:
+    import torch.nn.functional as F
+
     # Whole square blocks from the top-left corner (a partial last block averages what it
     # covers). Integer block sizes, not a resize factor: a factor like 0.5 aligns with the
     # pixel grid and looks *less* blocky than 0.6, breaking severity order. Images much
@@ -155,6 +177,8 @@ for _spec in (
 
 
 def _generator(name: str, seed: int) -> torch.Generator:
+    import torch
+
     # crc32, not hash(): stable across processes, and each shift gets its own stream.
     return torch.Generator().manual_seed(zlib.crc32(f"{name}:{seed}".encode()))
 
@@ -165,6 +189,8 @@ def apply_shift(images: torch.Tensor, name: str, severity: int, *, seed: int = 0
     images: uint8 ``[N, C, H, W]``; returns uint8 ``[N, C', H, W]`` (C' = 3 for
     ``colour``, else C), deterministic given ``(images, name, severity, seed)``.
     """
+    import torch
+
     spec = SHIFTS.get(name)
     if isinstance(severity, bool) or not isinstance(severity, int) or not 0 <= severity <= MAX_SEVERITY:
         raise ValueError(f"severity must be an integer 0-{MAX_SEVERITY}, got {severity!r}")

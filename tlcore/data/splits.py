@@ -14,9 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+# torch is imported where tensors are made, not here: Home's first paint imports tlcore.data
+# (for dataset names) and must not wait seconds for torch.
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +45,8 @@ def _class_name(c: int, class_names: Sequence[str] | None) -> str:
 def _int_labels(labels: torch.Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
     """int64 ``[N]``; ``ValueError`` for float or bool labels (a mask or a score passed by
     mistake would otherwise split as classes 0/1 or as hundreds of classes)."""
+    import torch
+
     y = torch.as_tensor(np.asarray(labels)).reshape(-1)
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise ValueError(f"labels must be integers, got {y.dtype}")
@@ -58,6 +65,8 @@ def _as_pool(test_pool: torch.Tensor | None, n: int) -> np.ndarray | None:
     """bool ``[n]`` or None; ``ValueError`` when its length is not the labels'."""
     if test_pool is None:
         return None
+    import torch
+
     pool = torch.as_tensor(test_pool).reshape(-1).numpy().astype(bool)
     if len(pool) != n:
         raise ValueError(f"test_pool has {len(pool)} entries for {n} labels")
@@ -152,6 +161,8 @@ def stratified_splits(
         test.append(te)
 
     def cat(parts: list[np.ndarray]) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64))
 
     return Splits(train=cat(train), val=cat(val), test=cat(test))
@@ -163,6 +174,8 @@ def holdout_mask(labels: torch.Tensor, official_test: torch.Tensor | None) -> to
     The source's official test split where it has one (MNIST, Fashion-MNIST, MNIST-M);
     else a fifth of each class's smallest count per class (at least one), drawn with
     split seed 0."""
+    import torch
+
     if official_test is not None and bool(official_test.any()):
         return official_test.clone()
     y = torch.as_tensor(labels)

@@ -9,13 +9,18 @@ IDX reader so every path yields identical tensors.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from tlcore.data.base import DatasetUnavailable
 from tlcore.data.idx import read_idx
 from tlcore.paths import allow_download, cache_dir
+
+# torch is imported where the tensors are made, not here: importing tlcore.data registers the
+# sources that use this, and Home's first paint imports tlcore.data without waiting for torch.
+if TYPE_CHECKING:
+    import torch
 
 IDX_NAMES = (
     "train-images-idx3-ubyte",
@@ -41,6 +46,8 @@ def find_idx_set(directory: Path) -> list[Path] | None:
 def read_idx_set(files: list[Path]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """images uint8 ``[N, 1, 28, 28]`` (train then test), labels int64 ``[N]``,
     official_test bool ``[N]`` marking the t10k part."""
+    import torch
+
     xtr, ytr, xte, yte = (read_idx(f) for f in files)
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError(f"image/label counts differ in {[str(f) for f in files]}")

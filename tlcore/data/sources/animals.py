@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tlcore.data.base import (
     DATASETS,
@@ -28,6 +27,9 @@ from tlcore.data.base import (
 from tlcore.data.cache import file_digests
 from tlcore.data.safe_pickle import load_gzip_numpy_pickle
 from tlcore.data.sources._common import dist_file, dist_version
+
+# torch is imported inside the loader, not here: importing tlcore.data registers this source,
+# and Home's first paint imports tlcore.data (for dataset names) without waiting for torch.
 
 CLASSES = ("Bear", "Bird", "Cat", "Cow", "Dog", "Elephant", "Giraffe", "Horse", "Sheep", "Zebra")
 DIST = "animal-mnist"
@@ -53,6 +55,8 @@ def sources() -> tuple[tuple[str, str], ...]:
 
 
 def load() -> ImageDataset:
+    import torch
+
     files = _files()
     if files is None:
         raise DatasetUnavailable(check().reason)

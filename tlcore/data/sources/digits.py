@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tlcore.data.base import DATASETS, Availability, DatasetSpec, ImageDataset, Provenance
 from tlcore.data.cache import file_digests
 from tlcore.data.sources._common import DIGIT_CLASSES, dist_version, module_dir
+
+# torch is imported inside the loader, not here: importing tlcore.data registers this source,
+# and Home's first paint imports tlcore.data (for dataset names) without waiting for torch.
 
 LICENCE = ("BSD-3-Clause (scikit-learn's copy); the UCI original is listed under "
            "CC BY 4.0 (Alpaydin & Kaynak)")
@@ -38,6 +40,7 @@ def sources() -> tuple[tuple[str, str], ...]:
 
 
 def load() -> ImageDataset:
+    import torch
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

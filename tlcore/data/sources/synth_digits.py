@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from tlcore.data.base import (
@@ -34,6 +33,9 @@ from tlcore.data.base import (
 from tlcore.data.cache import file_digests
 from tlcore.data.fonts import FontFile, candidate_font_files, digit_fonts, freetype_available
 from tlcore.data.sources._common import DIGIT_CLASSES
+
+# torch is imported inside the loader, not here: importing tlcore.data registers this source,
+# and Home's first paint imports tlcore.data (for dataset names) without waiting for torch.
 
 SEED = 0
 PER_CLASS = 1000
@@ -141,6 +143,8 @@ def sources() -> tuple[tuple[str, str], ...]:
 
 
 def load() -> ImageDataset:
+    import torch
+
     fonts = digit_fonts()
     images, labels, font_idx = render(fonts=fonts)
     counts = np.bincount(font_idx, minlength=len(fonts)).tolist()
