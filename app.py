@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import warm, workspace
+from ui import rerun_log, warm, workspace
 from ui.sidebar import copy_link, queue_counts, sidebar
 from ui.state import sync_url
 from ui.store import busy, get_store, prestart_worker
 
+started = rerun_log.start()  # TLAB_RERUN_LOG: each full run timed (bench/bench_load.py)
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
 ready = warm.begin()  # whether this run may import torch and the models (ui.warm)
 
@@ -54,3 +55,4 @@ finally:  # also when a page stops early (st.stop) or reruns
         # thread, once per server process, holding off while runs train: a person is waiting
         store = get_store()
         warm.umap_warm_up(wait_while=lambda: busy(store))
+    rerun_log.stop("full", started)

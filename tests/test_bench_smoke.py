@@ -249,3 +249,22 @@ def test_bench_estimate_quick_prints_every_row():
         assert ratio.endswith("x") and float(ratio[:-1]) == pytest.approx(float(est) / float(actual), rel=0.2)
         assert error.endswith("%") and met in ("yes", "NO")
     assert "Track record over all 4 runs" in out.stdout and "Machine:" in out.stdout
+
+
+@pytest.mark.slow
+def test_bench_load_smoke_every_session_answers_and_every_row_prints(tmp_path):
+    """bench/bench_load.py --smoke: three browser sessions on one server, each with its own
+    classic comparison; all nine runs done once each, every session shows its answer
+    without a reload, and every row of the report has a measured value."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_load.py"), "--smoke",
+                          "--shots", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = {r[0].strip(): r[1].strip() for r in
+            (line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| ")) if len(r) == 3}
+    assert rows["answers on screen without a reload"] == "3 of 3"
+    assert rows["runs done / queued"] == "9 / 9" and rows["runs trained twice"] == "0"
+    assert rows["stalled sessions (answer after a reload?)"] == "none"
+    assert int(rows["full reruns: count"]) > 0 and int(rows["live-view polls: count"]) > 0
+    for name, value in rows.items():
+        assert "nan" not in value and value != "-", (name, value)

@@ -252,8 +252,13 @@ def _serve(store: Store, pidfile: Path, idle_exit: float, poll: float) -> int:
                     return done
                 time.sleep(poll)
                 continue
+            t = time.perf_counter()
             if execute(store, rid) is not None:
                 unestimated.append(rid)
+            # one line per run trained: the load test counts them (a run trained twice shows twice)
+            rec = store.get(rid, history=False)
+            print(f"worker {os.getpid()}: trained {rid} ({rec.status if rec else 'removed'}) "
+                  f"in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
             done += 1
             idle_since = time.monotonic()
     finally:

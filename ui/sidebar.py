@@ -6,7 +6,7 @@ import streamlit as st
 
 from tlcore.names import domain_label
 from tlcore.workspaces import NAME_MAX, clean_name, is_admin, new_code, normalise
-from ui import workspace
+from ui import rerun_log, workspace
 from ui.state import get_setup, page_link
 from ui.store import get_store, owner
 
@@ -105,6 +105,10 @@ def queue_counts(slot) -> None:
 
     @st.fragment(run_every=polling)
     def counts() -> None:
+        with rerun_log.timed("counts"):
+            _counts()
+
+    def _counts() -> None:
         n = get_store().counts()
         active = n.get("queued", 0) + n.get("running", 0)
         st.caption(f"{sum(n.values())} runs stored · {n.get('running', 0)} running · "
