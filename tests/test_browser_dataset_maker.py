@@ -99,7 +99,7 @@ def test_make_a_dataset_in_the_app(tmp_path):
         _open_maker(page, url)
         _text(page, "Start with New dataset")
         page.get_by_role("button", name="New dataset").click()
-        page.get_by_label("Name").fill("Shapes")
+        page.get_by_label("Name", exact=True).fill("Shapes")
         page.get_by_role("button", name="Create").click()
         wait_idle(page)
         _text(page, "you have none yet")
