@@ -83,7 +83,7 @@ def workflow_diagram() -> None:
     """Fill the diagram's place with the workflow for this setup. ``ui.workflow`` is imported
     here, not at the top: it brings torch and the models (see the module docstring)."""
     if not ready():
-        diagram.caption("The workflow diagram follows once this fresh server has loaded its models.")
+        diagram.caption("The workflow diagram shows with your next click, once this fresh server has loaded its models.")
         return
     from ui.workflow import draw_workflow
 

@@ -14,8 +14,8 @@ has loaded them (``ready``):
   off while runs train: it is done in seconds, and until then the browser asks every
   ``POLL_S`` (each rerun costs the server CPU too);
 * pages draw what needs those modules later: Home a note where its workflow diagram goes;
-* once the thread has imported them, the fragment reruns the page (which also stops its
-  timer), and Home draws the diagram. After that page app.py starts UMAP's warm-up
+* once the thread has imported them, the next full rerun (the person's next click) draws
+  Home's diagram and stops the timer. After that page app.py starts UMAP's warm-up
   (``tlcore.embed.warm_up``), which would otherwise take the cores (and the GIL) from it.
 
 Each full run decides once, at its start (``begin``), so app.py and the page agree even when
@@ -74,8 +74,10 @@ def after_page(prestart: Callable[[], None]) -> None:
             return
         prestart()
         start()
-        if _loaded.is_set():
-            st.rerun()  # the page again, now with everything; a full rerun stops the timer
+        # No st.rerun() once loaded: a forced full rerun ~10-15 s after the paint closed a
+        # popover the person had opened and raced a sidebar click (browser tests, twice in
+        # CI). Home's diagram comes with the person's next rerun; the timer, which only a
+        # full rerun stops, then costs ~2 ms a second until then.
 
     with st.sidebar:
         painted()
