@@ -3,8 +3,9 @@
 The workflow diagram is drawn last, into a place kept for it above the comparison: its
 freeze plan builds a network, so ``ui.workflow`` imports torch and the models, which take a
 fresh server process ~5 s on 2 cores. On such a server (``ui.warm.ready`` is False) the
-place holds a note instead, and the page is drawn again with the diagram once the browser
-has painted this one and a background thread has imported them. With ``TLAB_WARMUP=0`` the
+place is a fragment on a timer that holds a note until a background thread, started once
+the browser has painted this page, has imported them, and then draws the diagram: a
+fragment rerun, so nothing else on the page is redrawn under the person's hands. With ``TLAB_WARMUP=0`` the
 diagram is drawn in this run, after the text and the Run button have been sent
 (tests/test_first_paint.py checks both).
 """
@@ -19,7 +20,7 @@ from tlcore.names import domain_label
 from ui.runview import live
 from ui.state import get_setup, md_escape, show_notices
 from ui.store import submit
-from ui.warm import ready
+from ui.warm import POLL_S, loaded, ready
 
 st.title("Transfer Lab")
 show_notices()
@@ -79,16 +80,32 @@ def results(recs: list) -> None:
                f"{pretrained.provenance.get('data', {}).get('source', {}).get('source', '?')}.")
 
 
-def workflow_diagram() -> None:
-    """Fill the diagram's place with the workflow for this setup. ``ui.workflow`` is imported
-    here, not at the top: it brings torch and the models (see the module docstring)."""
-    if not ready():
-        diagram.caption("The workflow diagram shows with your next click, once this fresh server has loaded its models.")
-        return
+def draw_diagram() -> None:
+    """The workflow, with this setup's choices in its boxes. ``ui.workflow`` is imported here,
+    not at the top: it brings torch and the models (see the module docstring)."""
     from ui.workflow import draw_workflow
 
+    draw_workflow(base)
+
+
+@st.fragment(run_every=POLL_S)
+def diagram_once_loaded() -> None:
+    """On a fresh server: a note, then the diagram once the models are imported."""
+    if loaded():
+        draw_diagram()
+    else:
+        st.caption("The workflow diagram appears here in a few seconds, once this fresh server "
+                   "has loaded its models.")
+
+
+def workflow_diagram() -> None:
+    """Fill the diagram's place: at once when this run may import the models, else through
+    the fragment above."""
     with diagram:
-        draw_workflow(base)  # the workflow diagram, with this setup's choices in its boxes
+        if ready():
+            draw_diagram()
+        else:
+            diagram_once_loaded()
 
 
 clicked = st.button("Run the classic comparison", type="primary", icon=":material/play_arrow:", key="home_run")

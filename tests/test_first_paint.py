@@ -120,5 +120,5 @@ def test_a_fresh_servers_first_run_imports_no_torch_and_the_next_draws_the_diagr
     events = got["events"]
     assert events[:events.index("painted")] == ["button"], (
         f"the first run sent {events}; torch was imported from:\n" + got["stack"])
-    assert any("workflow diagram shows with your next click" in c for c in got["captions"]), got["captions"]
+    assert any("workflow diagram appears here in a few seconds" in c for c in got["captions"]), got["captions"]
     assert events[events.index("painted"):] == ["painted", "torch", "button", "diagram"], events

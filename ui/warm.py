@@ -14,9 +14,11 @@ has loaded them (``ready``):
   off while runs train: it is done in seconds, and until then the browser asks every
   ``POLL_S`` (each rerun costs the server CPU too);
 * pages draw what needs those modules later: Home a note where its workflow diagram goes;
-* once the thread has imported them, the next full rerun (the person's next click) draws
-  Home's diagram and stops the timer. After that page app.py starts UMAP's warm-up
-  (``tlcore.embed.warm_up``), which would otherwise take the cores (and the GIL) from it.
+* Home's diagram place is a fragment of its own on the same timer: it draws the diagram
+  once the thread has imported them (``loaded``), without a full rerun, which would close
+  a popover the person had opened or race a click (seen twice in CI). The next full rerun
+  (the person's next click) stops both timers; after that page app.py starts UMAP's
+  warm-up (``tlcore.embed.warm_up``), which would otherwise take the cores (and the GIL).
 
 Each full run decides once, at its start (``begin``), so app.py and the page agree even when
 the thread finishes mid-run. ``TLAB_WARMUP=0`` turns all this off (the tests' AppTests do):
@@ -60,6 +62,12 @@ def ready() -> bool:
     return st.session_state.get(_KEY, not enabled() or _loaded.is_set())
 
 
+def loaded() -> bool:
+    """Whether torch and the models are imported now: for a fragment's rerun, in which
+    ``ready`` still holds its full run's answer."""
+    return not enabled() or _loaded.is_set()
+
+
 def after_page(prestart: Callable[[], None]) -> None:
     """At the end of a full run that was not ``ready`` (app.py): once the browser has
     painted, ``prestart()`` (this session's worker) and start the import thread (once per
@@ -76,8 +84,8 @@ def after_page(prestart: Callable[[], None]) -> None:
         start()
         # No st.rerun() once loaded: a forced full rerun ~10-15 s after the paint closed a
         # popover the person had opened and raced a sidebar click (browser tests, twice in
-        # CI). Home's diagram comes with the person's next rerun; the timer, which only a
-        # full rerun stops, then costs ~2 ms a second until then.
+        # CI). Home's diagram fragment draws itself instead; this timer, which only a full
+        # rerun stops, costs ~2 ms a second until the person's next click.
 
     with st.sidebar:
         painted()
