@@ -330,13 +330,14 @@ def run_load(root: Path, log: Path, n: int, params: dict[str, str], args: argpar
 
 def full_rate(polls: list[dict], counts: list[dict], n: int) -> float:
     """Cores the polling takes when all ``n`` browsers poll every ``LIVE_POLL_S`` (and the
-    counts every ``POLL_S``): idle-class browsers on these 2 busy cores poll less often
-    than a student's own laptop would, so the measured total understates it."""
+    counts every ``POLL_BESIDE_LIVE_S``: every session here watches a live view):
+    idle-class browsers on these 2 busy cores poll less often than a student's own laptop
+    would, so the measured total understates it."""
     from ui.runview import LIVE_POLL_S
-    from ui.sidebar import POLL_S
+    from ui.sidebar import POLL_BESIDE_LIVE_S
 
     mean = lambda xs: statistics.fmean(x["cpu"] for x in xs) if xs else 0.0  # noqa: E731
-    return n * (mean(polls) / LIVE_POLL_S + mean(counts) / POLL_S)
+    return n * (mean(polls) / LIVE_POLL_S + mean(counts) / POLL_BESIDE_LIVE_S)
 
 
 def report(n: int, sessions: list[Session], store, root: Path, log: Path, alone: dict[str, float],

@@ -103,7 +103,7 @@ def test_trials_go_through_the_store_and_a_second_sweep_reuses_them(tmp_path):
     assert top.metrics["val_accuracy"] == max(o.record.metrics["val_accuracy"] for o in out)
     again = run_local(store, s, plan(s))
     assert all(o.reused for o in again) and [o.record.metrics for o in again] == [o.record.metrics for o in out]
-    assert len(store.list()) == 2 and [sid for sid, _, _ in store.sweeps()] == [s.sweep_id()]
+    assert len(store.list()) == 2 and [(sid, n) for sid, _, _, n in store.sweeps()] == [(s.sweep_id(), 2)]
 
 
 def test_a_time_budget_starts_no_trial_after_it_and_says_which(tmp_path):

@@ -17,7 +17,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -436,10 +436,12 @@ class Store:
                                            (sid,))]
         return (json.loads(row[0]), ids) if row else None
 
-    def sweeps(self, ws: str | None = None, limit: int | None = None) -> list[tuple[str, dict, float]]:
-        """Recorded sweeps (id, spec, created), newest first. ``ws``: only those with a trial
-        that workspace lists (or a common one), as its pages list runs."""
-        sql, params = "SELECT s.id, s.spec, s.created FROM sweeps s", []
+    def sweeps(self, ws: str | None = None, limit: int | None = None) -> list[tuple[str, dict, float, int]]:
+        """Recorded sweeps (id, spec, created, trials), newest first. ``ws``: only those with a
+        trial that workspace lists (or a common one), as its pages list runs."""
+        sql = ("SELECT s.id, s.spec, s.created, (SELECT COUNT(*) FROM sweep_trials n WHERE "
+               "n.sweep_id=s.id) FROM sweeps s")
+        params: list = []
         if ws is not None:
             sql += (" WHERE EXISTS (SELECT 1 FROM sweep_trials t JOIN runs r ON r.id=t.run_id WHERE "
                     "t.sweep_id=s.id AND (r.ws='' OR EXISTS (SELECT 1 FROM workspace_runs w "
@@ -448,7 +450,7 @@ class Store:
         sql += " ORDER BY s.created DESC" + ("" if limit is None else f" LIMIT {int(limit)}")
         with self._conn() as c:
             rows = c.execute(sql, params).fetchall()
-        return [(sid, json.loads(spec), created) for sid, spec, created in rows]
+        return [(sid, json.loads(spec), created, n) for sid, spec, created, n in rows]
 
     # -- people ----------------------------------------------------------------------
     def set_name(self, owner: str, name: str | None) -> None:
@@ -533,6 +535,19 @@ class Store:
             hist = [json.loads(r[0]) for r in c.execute(
                 "SELECT record FROM epochs WHERE run_id=? ORDER BY epoch", (rid,))] if history else []
         return self._record(row, hist)
+
+    def states(self, ids: Sequence[str]) -> dict[str, tuple]:
+        """Each stored run's (status, updated, epochs stored): what changes whenever ``get``
+        would answer differently, read for many runs in one query. A live view polls this
+        and reads again only the runs whose state moved (``ui.runview.records``)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._conn() as c:
+            rows = c.execute(f"SELECT r.id, r.status, r.updated, (SELECT COUNT(*) FROM epochs e WHERE "
+                             f"e.run_id = r.id) FROM runs r WHERE r.id IN ({marks})", ids).fetchall()
+        return {rid: tuple(rest) for rid, *rest in rows}
 
     def list(self, status: str | tuple | None = None, *, ws: str | None = None, search: str | None = None,
              limit: int | None = None, offset: int = 0, newest: bool = False) -> list[RunRecord]:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from tlcore.runs import FINAL, RunRecord
 from ui.runview import records
+from ui.sidebar import LIVE_FLAG
 from ui.store import feed, get_store, queue_cap, stored_ids
 from ui.workspace import admin, canceller, current
 
@@ -34,14 +35,16 @@ def live_grid(ids: Sequence[str], key: str, draw: Callable[[list[RunRecord], boo
     """Poll ``ids`` every 1.5 s while any is queued, running or waiting for room in the
     queue (topped up at each poll); ``draw(records, finished)`` renders the experiment from
     the records so far."""
-    recs = records(ids)
+    recs = records(ids, key)
     pending = f"{key}_pending"
     active = any(r.status not in FINAL for r in recs) or bool(st.session_state.get(pending))
+    if active:  # the sidebar's counts then poll less often (ui.sidebar.queue_counts)
+        st.session_state[LIVE_FLAG] = True
 
     @st.fragment(run_every=1.5 if active else None)
     def view() -> None:
         waiting = feed(st.session_state[pending], key) if st.session_state.get(pending) else 0
-        now = records(ids)
+        now = records(ids, key)
         n_done = sum(r.status in FINAL for r in now)
         finished = bool(now) and not st.session_state.get(pending) and n_done == len(now)
         running = [r for r in now if r.status == "running"]

@@ -88,20 +88,28 @@ def your_name() -> None:
 
 
 POLL_S = 2.0
+# While the page shows a polling live view (ui.runview, ui.grid_view), that view already
+# shows the runs' progress: the counts then poll this rarely, so a watching session costs
+# one timer rerun every LIVE_POLL_S, not two (bench/bench_load.py's polling target).
+POLL_BESIDE_LIVE_S = 10.0
+LIVE_FLAG = "tl_live_polling"  # set by a full run that draws a polling live view
 
 
-def poll_every(counts: dict[str, int]) -> float | None:
-    """How often the counts poll: every ``POLL_S`` while runs are queued or running, never
-    when none are (an idle session then costs the server nothing between its own reruns;
-    twelve idle students used to cost six fragment reruns a second)."""
-    return POLL_S if counts.get("queued", 0) + counts.get("running", 0) else None
+def poll_every(counts: dict[str, int], beside_live: bool = False) -> float | None:
+    """How often the counts poll: every ``POLL_S`` while runs are queued or running (every
+    ``POLL_BESIDE_LIVE_S`` beside a live view), never when none are (an idle session then
+    costs the server nothing between its own reruns; twelve idle students used to cost six
+    fragment reruns a second)."""
+    if not counts.get("queued", 0) + counts.get("running", 0):
+        return None
+    return POLL_BESIDE_LIVE_S if beside_live else POLL_S
 
 
 def queue_counts(slot) -> None:
     """Live counts in ``slot``, drawn after the page so the runs it just queued are counted
     and polled. When they finish, one full rerun redraws the counts without a timer. Runs
     queued by another session show at this session's next rerun."""
-    polling = poll_every(get_store().counts())
+    polling = poll_every(get_store().counts(), beside_live=st.session_state.pop(LIVE_FLAG, False))
 
     @st.fragment(run_every=polling)
     def counts() -> None:

@@ -207,14 +207,14 @@ def past_sweeps() -> None:
         st.caption(f"No sweeps {workspace.scope_words()} yet: the ones run here or with `tlcore sweep` "
                    "show here afterwards.")
         return
-    trials = {sid: (spec, store.sweep(sid)[1]) for sid, spec, _ in past}
-    words = {sid: _sweep_words(spec, created, len(trials[sid][1])) for sid, spec, created in past}
+    specs = {sid: spec for sid, spec, _, _ in past}
+    words = {sid: _sweep_words(spec, created, n) for sid, spec, created, n in past}
     sid = st.selectbox("Sweep", list(words), index=None, format_func=words.get, key=f"{K}_past",
                        placeholder=f"{len(past)} sweep{'s' if len(past) > 1 else ''} "
                                    f"{workspace.scope_words().replace('`', '')}: pick one to see its trials")
     if sid is None:
         return
-    spec_d, ids = trials[sid]
+    spec_d, ids = specs[sid], store.sweep(sid)[1]  # the picked sweep's trials alone
     try:
         spec = SweepSpec.from_dict(spec_d)
     except (KeyError, TypeError, ValueError) as e:  # a sweep stored by another version of the lab
