@@ -33,13 +33,14 @@ def start() -> tuple[float, float] | None:
     return (time.perf_counter(), time.thread_time()) if os.environ.get(ENV) else None
 
 
-def stop(kind: str, started: tuple[float, float] | None) -> None:
-    """Log the run ``start`` began as one ``kind`` run."""
+def stop(kind: str, started: tuple[float, float] | None, extra: dict | None = None) -> None:
+    """Log the run ``start`` began as one ``kind`` run (with ``extra``'s fields)."""
     path = os.environ.get(ENV)
     if started is None or not path:
         return
     line = {"kind": kind, "at": round(time.time(), 3), "session": _session(),
-            "s": round(time.perf_counter() - started[0], 5), "cpu": round(time.thread_time() - started[1], 5)}
+            "s": round(time.perf_counter() - started[0], 5), "cpu": round(time.thread_time() - started[1], 5),
+            **(extra or {})}
     try:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
@@ -48,10 +49,12 @@ def stop(kind: str, started: tuple[float, float] | None) -> None:
 
 
 @contextmanager
-def timed(kind: str) -> Iterator[None]:
-    """Time the block as one ``kind`` run, when ``TLAB_RERUN_LOG`` is set."""
+def timed(kind: str) -> Iterator[dict]:
+    """Time the block as one ``kind`` run, when ``TLAB_RERUN_LOG`` is set; what the block
+    puts in the dict it is given is logged with it (a poll says whether it built its curves again)."""
     started = start()
+    extra: dict = {}
     try:
-        yield
+        yield extra
     finally:  # st.rerun and st.stop leave by exceptions: they are runs too
-        stop(kind, started)
+        stop(kind, started, extra)

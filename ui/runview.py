@@ -123,10 +123,13 @@ def live(ids: Sequence[str], key: str, metric: str = "val_acc",
 
     @st.fragment(run_every=LIVE_POLL_S if active else None)
     def view() -> None:
-        with rerun_log.timed("poll"):
-            _view()
+        with rerun_log.timed("poll") as log:
+            log["built"] = _view()
 
-    def _view() -> None:
+    def _view() -> bool:
+        """Draw the view; whether it built the curves again (an epoch or a state was new):
+        the load bench costs such polls apart from those that found nothing new."""
+        before = st.session_state.get(f"{key}_curves_fig", (None,))[0]
         now = records(ids, key)
         progress_rows(now, key)
         if any(r.history for r in now):
@@ -136,6 +139,7 @@ def live(ids: Sequence[str], key: str, metric: str = "val_acc",
             on_done(now)
         if active and finished:
             st.rerun()  # a full rerun stops the polling
+        return st.session_state.get(f"{key}_curves_fig", (None,))[0] != before
 
     view()
     return recs
