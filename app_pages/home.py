@@ -21,6 +21,7 @@ from ui.runview import live
 from ui.state import get_setup, md_escape, show_notices
 from ui.store import submit
 from ui.warm import POLL_S, loaded, ready
+from ui.workflow_frame import placeholder
 
 st.title("Transfer Lab")
 show_notices()
@@ -93,9 +94,9 @@ def diagram_once_loaded() -> None:
     """On a fresh server: a note, then the diagram once the models are imported."""
     if loaded():
         draw_diagram()
-    else:
-        st.caption("The workflow diagram appears here in a few seconds, once this fresh server "
-                   "has loaded its models.")
+    else:  # in a box of the diagram's size: the Run button below stays where it is
+        placeholder("The workflow diagram appears here in a few seconds, once this fresh server "
+                    "has loaded its models.")
 
 
 def workflow_diagram() -> None:

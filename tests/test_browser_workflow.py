@@ -22,9 +22,13 @@ QUERY = "strategy=finetune_top&labels_per_class=5"
 def test_home_workflow_diagram_links_to_the_data_page_with_the_setup(tmp_path):
     with streamlit_server(tmp_path / "data") as url, browser_page(width=1280, height=900) as page:
         page.goto(f"{url}/?{QUERY}")
-        page.get_by_role("heading", name="The transfer learning workflow").wait_for(timeout=60_000)
-        wait_idle(page)
+        run = page.get_by_role("button", name="Run the classic comparison")
+        run.wait_for(timeout=60_000)
+        y_before = run.bounding_box()["y"]  # a fresh server: a box of the diagram's size first
         diagram = page.locator(".tl-workflow svg")
+        diagram.wait_for(timeout=60_000)  # then the diagram, with no click (a fragment's timer)
+        wait_idle(page)
+        assert abs(run.bounding_box()["y"] - y_before) <= 8, "the Run button jumped when the diagram came"
         diagram.scroll_into_view_if_needed()
         box = diagram.bounding_box()
         column = page.get_by_test_id("stMainBlockContainer").bounding_box()

@@ -62,7 +62,7 @@ def record(self, msg):
 ForwardMsgQueue.enqueue = record
 at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
 got = {"events": events, "stack": stacks[0] if stacks else "", "exceptions": [e.value for e in at.exception],
-       "captions": [c.value for c in at.caption]}
+       "markdown": [m.value for m in at.markdown]}
 if sys.argv[2] == "warm-up":  # as if the browser had painted: the preload thread, then a rerun
     import tlcore.embed
     import ui.warm
@@ -120,5 +120,5 @@ def test_a_fresh_servers_first_run_imports_no_torch_and_the_next_draws_the_diagr
     events = got["events"]
     assert events[:events.index("painted")] == ["button"], (
         f"the first run sent {events}; torch was imported from:\n" + got["stack"])
-    assert any("workflow diagram appears here in a few seconds" in c for c in got["captions"]), got["captions"]
+    assert any("workflow diagram appears here in a few seconds" in m for m in got["markdown"]), got["markdown"]
     assert events[events.index("painted"):] == ["painted", "torch", "button", "diagram"], events

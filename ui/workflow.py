@@ -30,6 +30,7 @@ from tlcore.estimate import Plan, plan, timing_key
 from tlcore.urlstate import config_to_params
 from tlcore.workflow import STEPS, GroupState, Step, Workflow, workflow
 from ui.store import get_store
+from ui.workflow_frame import HEIGHT, PAD, WIDTH, heading
 
 # step -> url path of the page that does it, as app.py's navigation serves it
 PAGES: dict[str, str] = {
@@ -51,9 +52,6 @@ CTA = {
     "use": "Try it",
 }
 NUMBER = {s: i + 1 for i, s in enumerate(STEPS)}
-# viewBox: about the main column's width at a 1280 px browser with the sidebar open
-# (820 px), so text is drawn near its nominal size there and scales down below that
-WIDTH, HEIGHT = 860, 426
 FONT = "'Source Sans Pro', 'Source Sans 3', 'Source Sans', 'Helvetica Neue', Arial, sans-serif"
 INK, MUTED, LINK, WARN = "#1f2933", "#52606d", "#1c6fc2", "#c92a2a"
 PAGE_INK = "currentColor"  # text outside the boxes takes the theme's colour (light or dark)
@@ -259,7 +257,7 @@ def workflow_svg(wf: Workflow, params: dict[str, str]) -> str:
     join = top + h1 + 20  # where the backbone and head meet on their way to the model
     svg = [
         '<svg xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="-2 -2 {WIDTH + 4} {HEIGHT + 4}" width="100%" '
+        f'viewBox="-{PAD} -{PAD} {WIDTH + 2 * PAD} {HEIGHT + 2 * PAD}" width="100%" '
         f'style="max-width:{WIDTH}px;font-family:{FONT}" role="img" '
         'aria-label="The transfer learning workflow for the current setup">',
         '<defs><marker id="tl-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
@@ -317,11 +315,7 @@ def draw_workflow(cfg: RunConfig) -> None:
     except (ValueError, KeyError, OSError, RuntimeError) as e:
         p, err = None, str(e)
     wf = workflow(cfg, p, err, trained=get_store().has_model(cfg.run_id()))
-    st.header("The transfer learning workflow")
-    st.caption(
-        "How a pretrained network is reused for a new task, filled in with the current setup. "
-        "Click a box to open the page where that step is chosen."
-    )
+    heading()
     st.markdown(
         workflow_svg(wf, link_params(cfg, st.query_params.to_dict())), unsafe_allow_html=True
     )
