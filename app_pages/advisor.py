@@ -1,5 +1,6 @@
 """Strategy advisor: place the task on the size x similarity grid, rank backbones by
-transferability scores, recommend a strategy, then check the prediction with real runs."""
+transferability scores, recommend a strategy, show beside it the advisor learned from the
+lab's own runs (and the track record of both), then check the prediction with real runs."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from tlcore.names import domain_label
 from tlcore.transfer.advice_types import Advice
 from tlcore.transfer.advisor import advise
 from tlcore.transfer.check import candidate_configs, check
+from tlcore.transfer.learned_advice import extra_configs
 from tlcore.transfer.rules import RULES
 from tlcore.transfer.scores import SCORES
+from ui.advisor_learned import record_check, refit_button, show_learned
 from ui.grid_view import live_grid
 from ui.state import get_setup, keep_in_url, keep_list_in_url, show_notices, url_choice, url_list
 from ui.store import stored_ids, submit
@@ -28,7 +31,8 @@ st.markdown(
     "has, and how similar it is to what the backbone was pretrained on. This page measures both, "
     "ranks candidate backbones by **transferability scores** computed on their frozen features in "
     "seconds, predicts which strategy and backbone will win, and then lets you **check** the "
-    "prediction with short real runs.")
+    "prediction with short real runs. Beside the classic rule, an advisor **learned** from the lab's own "
+    "runs predicts each strategy's accuracy, with its record on datasets it never saw.")
 
 cfg = get_setup()
 available = available_backbones()
@@ -94,6 +98,8 @@ with right:
                     f"{sim.why}")
     st.markdown(f"**Rule:** {advice.rule.reason}")
 
+show_learned(cfg, advice.backbone)
+
 st.subheader("Backbones ranked by transferability")
 rows = []
 for b in advice.backbone_scores:
@@ -118,9 +124,12 @@ st.subheader("Check the prediction")
 seeds = st.multiselect("Seeds", list(range(5)), default=url_list("adv_seeds", list(range(5)), [0]),
                        key="adv_seeds")
 keep_list_in_url("adv_seeds", seeds)
-configs = candidate_configs(cfg, advice, seeds) if seeds else []
+extra = extra_configs(cfg, advice.backbone, seeds, advice.predicted_strategies)
+configs = candidate_configs(cfg, advice, seeds) + extra if seeds else []
+plus = f", plus {', '.join(sorted({c.strategy for c in extra}))} for the learned advisor" if extra else ""
 st.markdown(f"Runs every predicted strategy on `{advice.backbone}` and every ranked backbone with "
-            f"*{advice.strategy}*: {len(configs)} short runs ({cfg.epochs} epochs each).")
+            f"*{advice.strategy}*{plus}: {len(configs)} short runs ({cfg.epochs} epochs each). Once they finish, "
+            "the task joins the meta-dataset in your store.")
 if st.button(f"Run {len(configs)} runs and compare", key="adv_check", disabled=not configs,
              icon=":material/fact_check:"):
     st.session_state["adv_ids"] = submit(configs)
@@ -128,8 +137,10 @@ ids = st.session_state.get("adv_ids") or stored_ids(configs)
 
 
 def draw(recs, finished: bool) -> None:
+    if finished:
+        record_check(ids, recs)
     try:
-        result = check(advice, recs)
+        result = check(advice, [r for r in recs if r.config not in extra])  # extra runs feed the learned advisor
     except ValueError as e:
         st.error(str(e), icon=":material/error:")
         return
@@ -155,3 +166,4 @@ def draw(recs, finished: bool) -> None:
 
 if ids:
     live_grid(ids, "adv", draw)
+refit_button()

@@ -132,6 +132,10 @@ def cmd_criteria(args: argparse.Namespace) -> int:
 def cmd_advise(args: argparse.Namespace) -> int:
     """Size x similarity, backbone scores and the advised strategy; with --check, run the
     candidates through the store and report predicted vs actual rankings (Kendall's tau)."""
+    if args.collect or args.lodo:
+        from tlcore import cli_learned
+
+        return cli_learned.cmd_collect(args) if args.collect else cli_learned.cmd_lodo(args)
     from tlcore.config import RunConfig
     from tlcore.transfer import advisor as adv
 
@@ -160,6 +164,11 @@ def cmd_advise(args: argparse.Namespace) -> int:
                       f"{rc.axis}: actual    {' > '.join(f'{n} ({rc.accuracy[n]:.3f})' for n in rc.actual)}",
                       f"{rc.axis}: Kendall's tau {rc.tau:+.2f}"]
             lines += [f"  - {d.text()}" for d in rc.disagreements]
+    if args.learned:
+        from tlcore.cli_learned import learned_lines
+
+        out["learned"], more = learned_lines(cfg, advice, open_store(args).root)
+        lines += more
     print_out(out, args.json, lines)
     return 0
 
@@ -254,6 +263,25 @@ def cmd_yosinski(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "done" for r in recs) else 1
 
 
+def _add_advise_parser(sub) -> None:
+    from tlcore.cli_learned import add_learned_args
+
+    s = sub.add_parser("advise", help="strategy advisor: size x similarity, backbone scores, the advised "
+                                      "strategy; --check runs the candidates and reports Kendall's tau")
+    s.add_argument("--dataset", default="mnist")
+    s.add_argument("--backbone", default="lab_synth_digits", help="the backbone the similarity is measured in")
+    s.add_argument("--backbones", default=None, help="comma-separated candidates (default: every available one)")
+    s.add_argument("--labels-per-class", type=int, default=10)
+    s.add_argument("--epochs", type=int, default=15)
+    s.add_argument("--primary", default="logme", help="score that ranks backbones")
+    s.add_argument("--check", action="store_true", help="run the candidate strategies and backbones")
+    s.add_argument("--seeds", default="0")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true")
+    add_learned_args(s)
+    s.set_defaults(func=cmd_advise)
+
+
 def add_parser(sub) -> None:
     """Add this module's commands to the ``tlcore`` parser."""
     s = sub.add_parser("adapt", help="domain-adaptation study: source-only, every adaptation method and the target "
@@ -283,19 +311,7 @@ def add_parser(sub) -> None:
     s.add_argument("--record", default=None, metavar="FILE", help="also write the study as JSON")
     s.set_defaults(func=cmd_criteria)
 
-    s = sub.add_parser("advise", help="strategy advisor: size x similarity, backbone scores, the advised "
-                                      "strategy; --check runs the candidates and reports Kendall's tau")
-    s.add_argument("--dataset", default="mnist")
-    s.add_argument("--backbone", default="lab_synth_digits", help="the backbone the similarity is measured in")
-    s.add_argument("--backbones", default=None, help="comma-separated candidates (default: every available one)")
-    s.add_argument("--labels-per-class", type=int, default=10)
-    s.add_argument("--epochs", type=int, default=15)
-    s.add_argument("--primary", default="logme", help="score that ranks backbones")
-    s.add_argument("--check", action="store_true", help="run the candidate strategies and backbones")
-    s.add_argument("--seeds", default="0")
-    s.add_argument("--store", default=None)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_advise)
+    _add_advise_parser(sub)
 
     s = sub.add_parser("budget", help="label-budget curves: test accuracy against labels per class k "
                                       "for several strategies over seeds, and where they cross")

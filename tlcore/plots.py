@@ -211,6 +211,26 @@ def ranking(labels: Sequence[str], predicted: Sequence[int], actual: Sequence[in
     return fig
 
 
+def predicted_accuracy(names: Sequence[str], accuracy: Sequence[float], low: Sequence[float],
+                       high: Sequence[float], title: str, actual: Sequence[float | None] | None = None) -> go.Figure:
+    """Predicted accuracy per item (best at the top) with its band as an error bar, and the
+    real accuracy as a hollow marker where it is known."""
+    y = list(names)
+    fig = go.Figure(go.Scatter(
+        x=list(accuracy), y=y, mode="markers", name="predicted", marker={"size": 11, "color": PALETTE[0]},
+        error_x={"type": "data", "symmetric": False, "array": [h - a for h, a in zip(high, accuracy, strict=True)],
+                 "arrayminus": [a - lo for a, lo in zip(accuracy, low, strict=True)], "thickness": 2},
+        hovertemplate="%{y}: predicted %{x:.1%}<extra></extra>"))
+    if actual is not None and any(a is not None for a in actual):
+        fig.add_trace(go.Scatter(x=list(actual), y=y, mode="markers", name="real", hovertemplate="%{y}: real %{x:.1%}"
+                                 "<extra></extra>", marker={"size": 12, "symbol": "circle-open", "color": PALETTE[1],
+                                                             "line": {"width": 2}}))
+    fig.update_layout(title=title, height=80 + 40 * len(y), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.15}, yaxis={"autorange": "reversed"},
+                      xaxis={"tickformat": ".0%", "title": "test accuracy"})
+    return fig
+
+
 def budget(series: Sequence[dict], crossover: tuple[int, str] | None = None) -> go.Figure:
     """Test accuracy against labelled images per class (log axis), bands over seeds; a
     dotted line where one strategy overtakes another for good."""

@@ -1,0 +1,159 @@
+"""How well the learned advisor predicts on datasets it has not seen: leave one dataset out.
+
+For each dataset (``meta.family``: a dataset with all its shifts and class subsets, every
+budget and backbone), the advisor is fitted on the other datasets' rows only and predicts
+the strategy order on each of the held-out dataset's tasks. The score of a task is Kendall's
+tau-b between a predicted order and the strategies' real test accuracies; a dataset's score
+is the mean over its tasks (a task where every strategy scored the same has no tau and is
+left out of the mean).
+
+Three predictors are scored on the same tasks and the same strategies (the four the classic
+rule ranks; the learned advisor's tau over all five is reported too):
+
+- ``learned``: the forest of ``tlcore.transfer.learned``;
+- ``rule``: the classic size x similarity rule (``tlcore.transfer.rules``);
+- ``mean_order``: one fixed order, the strategies by their mean accuracy on the training
+  datasets. The learned advisor is only worth its signals if it beats this too.
+
+Also per dataset: the *regret* (points of accuracy lost by running the predicted best
+instead of the real best) and the share of real accuracies inside the learned band.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tlcore.transfer.learned import fit, predict_many, rule_ranking
+from tlcore.transfer.meta import STRATEGIES, complete_rows
+from tlcore.transfer.rules import RULES, SIMILAR_BELOW
+from tlcore.transfer.scores import kendall_tau
+
+RULED = next(iter(RULES.values())).ranking  # the strategies the rule ranks
+PREDICTORS = ("learned", "rule", "mean_order")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """The scores on one held-out dataset (means over its tasks)."""
+
+    dataset: str
+    tasks: int
+    train_rows: int
+    tau: dict[str, float]  # predictor -> mean tau over the rule's strategies
+    tau_learned_all: float  # the learned advisor over every strategy
+    regret: dict[str, float]  # predictor -> mean points lost by its first choice
+    learned_beats_rule: int  # tasks where the learned tau is above the rule's
+    rule_beats_learned: int
+    coverage: float  # share of real accuracies inside the learned band
+    per_task: tuple[dict, ...] = ()  # {"key", "labels_per_class", "similar", "tau": {predictor: tau}}
+
+
+@dataclass(frozen=True)
+class Report:
+    folds: tuple[Fold, ...]
+    rows: int
+
+    def mean(self, predictor: str) -> float:
+        return float(np.nanmean([f.tau[predictor] for f in self.folds]))
+
+    def by(self, field: str) -> dict:
+        """Mean tau of each predictor over all held-out tasks, grouped by a task's ``field``
+        ("labels_per_class" or "similar"): where the rule goes wrong and the signals help."""
+        groups: dict = {}
+        for t in (t for f in self.folds for t in f.per_task):
+            groups.setdefault(t[field], []).append(t["tau"])
+        return {k: {"tasks": len(v), **{p: float(np.nanmean([t[p] for t in v])) for p in PREDICTORS}}
+                for k, v in sorted(groups.items())}
+
+    def summary(self) -> str:
+        wins = sum(f.tau["learned"] > f.tau["rule"] for f in self.folds)
+        return (f"leave-one-dataset-out on {self.rows} tasks, {len(self.folds)} datasets: mean Kendall's tau "
+                f"learned {self.mean('learned'):+.2f}, rule {self.mean('rule'):+.2f}, fixed mean order "
+                f"{self.mean('mean_order'):+.2f}; the learned advisor beats the rule on {wins} of "
+                f"{len(self.folds)} held-out datasets")
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "folds": [asdict(f) for f in self.folds],
+                "mean": {p: self.mean(p) for p in PREDICTORS}}
+
+
+def _tau(order_scores: dict[str, float], actual: dict[str, float], items: Sequence[str]) -> float:
+    return kendall_tau([order_scores[s] for s in items], [actual[s] for s in items])
+
+
+def _regret(order_scores: dict[str, float], actual: dict[str, float], items: Sequence[str]) -> float:
+    first = max(items, key=lambda s: order_scores[s])
+    return 100.0 * (max(actual[s] for s in items) - actual[first])
+
+
+def _positions(order: Sequence[str]) -> dict[str, float]:
+    return {s: -float(i) for i, s in enumerate(order)}
+
+
+def _fold(name: str, train: list[dict], test: list[dict], seed: int) -> Fold:
+    model = fit(train, STRATEGIES, seed)
+    mean_acc = {s: float(np.mean([r["accuracy"][s] for r in train])) for s in STRATEGIES}
+    preds = predict_many(model, [r["signals"] for r in test])
+    taus: dict[str, list[float]] = {p: [] for p in PREDICTORS}
+    regrets: dict[str, list[float]] = {p: [] for p in PREDICTORS}
+    tau_all, inside, beats, beaten, per_task = [], [], 0, 0, []
+    for row, pred in zip(test, preds, strict=True):
+        actual = row["accuracy"]
+        scores = {"learned": {p.strategy: p.accuracy for p in pred},
+                  "rule": _positions(rule_ranking(row["signals"])), "mean_order": mean_acc}
+        t = {p: _tau(scores[p], actual, RULED) for p in PREDICTORS}
+        for p in PREDICTORS:
+            taus[p].append(t[p])
+            regrets[p].append(_regret(scores[p], actual, RULED))
+        tau_all.append(_tau(scores["learned"], actual, STRATEGIES))
+        per_task.append({"key": row["key"], "labels_per_class": row["labels_per_class"],
+                         "similar": (row["signals"].get("a_distance") or SIMILAR_BELOW) < SIMILAR_BELOW, "tau": t})
+        inside += [p.low <= actual[p.strategy] <= p.high for p in pred]
+        if not (math.isnan(t["learned"]) or math.isnan(t["rule"])):
+            beats += t["learned"] > t["rule"]
+            beaten += t["rule"] > t["learned"]
+    nanmean = lambda v: float(np.nanmean(v)) if not all(map(math.isnan, v)) else float("nan")  # noqa: E731
+    return Fold(name, len(test), len(train), {p: nanmean(v) for p, v in taus.items()}, nanmean(tau_all),
+                {p: float(np.mean(v)) for p, v in regrets.items()}, int(beats), int(beaten),
+                float(np.mean(inside)), tuple(per_task))
+
+
+def evaluate(rows: Sequence[dict], seed: int = 0) -> Report:
+    """Leave each dataset out in turn (``row["family"]``); the held-out rows never reach ``fit``."""
+    rows = complete_rows(rows)
+    names = sorted({r["family"] for r in rows})
+    if len(names) < 2:
+        raise ValueError(f"leave-one-dataset-out needs rows of at least 2 datasets, got {names}")
+    folds = tuple(_fold(n, [r for r in rows if r["family"] != n], [r for r in rows if r["family"] == n], seed)
+                  for n in names)
+    return Report(folds, len(rows))
+
+
+def markdown_table(report: Report) -> str:
+    """The README's table: one line per held-out dataset, then the mean."""
+    head = ("| held-out dataset | tasks | tau learned | tau rule | tau fixed order | learned > rule (tasks) "
+            "| regret learned / rule (points) | in band |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for f in report.folds:
+        lines.append(f"| `{f.dataset}` | {f.tasks} | {f.tau['learned']:+.2f} | {f.tau['rule']:+.2f} | "
+                     f"{f.tau['mean_order']:+.2f} | {f.learned_beats_rule} vs {f.rule_beats_learned} | "
+                     f"{f.regret['learned']:.1f} / {f.regret['rule']:.1f} | {f.coverage:.0%} |")
+    regret = {p: float(np.mean([f.regret[p] for f in report.folds])) for p in ("learned", "rule")}
+    lines.append(f"| **mean** | {report.rows} | **{report.mean('learned'):+.2f}** | **{report.mean('rule'):+.2f}** | "
+                 f"{report.mean('mean_order'):+.2f} | | {regret['learned']:.1f} / {regret['rule']:.1f} | "
+                 f"{np.mean([f.coverage for f in report.folds]):.0%} |")
+    return "\n".join(lines)
+
+
+def breakdown_lines(report: Report) -> list[str]:
+    """Mean tau per label budget and per similarity call, over every held-out task."""
+    out = []
+    for field, name in (("labels_per_class", "labels per class"), ("similar", "similar to the pretraining data")):
+        for k, v in report.by(field).items():
+            out.append(f"{name} = {k} ({v['tasks']} tasks): tau learned {v['learned']:+.2f}, rule {v['rule']:+.2f}, "
+                       f"fixed order {v['mean_order']:+.2f}")
+    return out
