@@ -12,10 +12,15 @@ import streamlit as st
 
 from ui import rerun_log, warm, workspace
 from ui.sidebar import copy_link, queue_counts, sidebar
-from ui.state import sync_url
+from ui.state import get_setup, sync_url
 from ui.store import busy, get_store, prestart_worker
 
 started = rerun_log.start()  # TLAB_RERUN_LOG: each full run timed (bench/bench_load.py)
+# The link's setup goes into the session before the first command that sends anything: a
+# run is interrupted at such a command when a rerun is asked for, and a sidebar click in a
+# fresh session's first second (its first run importing the pages) started the new page
+# from the bare URL the navigation leaves, with the link's setup lost (test_browser_links).
+get_setup()
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
 ready = warm.begin()  # whether this run may import torch and the models (ui.warm)
 
