@@ -132,7 +132,7 @@ def test_in_a_browser_the_preset_lists_applies_and_undoes(tmp_path):
     (tmp_path / "nine.zip").write_bytes(nine_class_zip())
     with streamlit_server(tmp_path / "data") as url, browser_page() as page:
         page.goto(f"{url}/data")
-        page.get_by_role("heading", name="Data").wait_for(timeout=60_000)
+        page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=60_000)
         page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(tmp_path / "nine.zip"))
         page.get_by_text("in 9 classes").wait_for(timeout=60_000)
         page.get_by_test_id("stSidebarNav").get_by_text("Domain adaptation", exact=True).click()
