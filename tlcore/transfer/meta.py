@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -127,10 +128,12 @@ def load_table(path: str | os.PathLike) -> dict:
 
 def save_table(path: str | os.PathLike, table: dict) -> None:
     """Write atomically (a temporary file, then a rename), so an interruption mid-write
-    leaves the previous table whole: collection resumes from it."""
+    leaves the previous table whole: collection resumes from it. The temporary file is
+    named by process and thread: two sessions of one server saving at once must not write
+    into the same one."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp = p.with_name(f"{p.name}.tmp{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps(table, indent=1) + "\n")
     os.replace(tmp, p)
 
