@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _workers_under, stop_pids
-from tests.engine_helpers import TINY
+from tests.engine_helpers import TINY, wait_workers_ready
 from tlcore.cli import main
 from tlcore.runs import Store
 from tlcore.sweep import Dim, SweepSpec, best, describe, parse_dim, plan
 from tlcore.sweep_local import run_local
+from tlcore.workers import ensure_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = TINY.replace(strategy="finetune_top", epochs=2)
@@ -138,6 +139,10 @@ def test_two_workers_give_the_numbers_one_process_gives(tmp_path):
     serial = run_local(Store(tmp_path / "a"), s, plan(s))
     store = Store(tmp_path / "b")
     try:
+        # both workers ready first: the first to import torch could train all four tiny trials
+        # alone (seen once in CI), and the test is of the numbers two workers give
+        assert ensure_workers(store.root, 2, idle_exit=30.0, n=2) == [0, 1]
+        wait_workers_ready(store.root, (0, 1))
         parallel = run_local(store, s, plan(s), concurrency=2)
         assert len({r.pid for r in store.list()}) == 2  # two workers trained them
     finally:

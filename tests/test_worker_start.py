@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import _workers_under, stop_pids
-from tests.engine_helpers import TINY
+from tests.engine_helpers import TINY, wait_workers_ready
 from tlcore import workers
 from tlcore.runs import FINAL, Store
 from tlcore.workers import ensure_worker, worker_alive
@@ -86,13 +86,7 @@ def test_two_workers_train_queued_runs_at_once_on_their_share(tmp_path, monkeypa
     try:
         assert workers.ensure_workers(store.root, 2, idle_exit=30) == [0, 1]
         assert workers.alive_slots(store.root) == [0, 1]
-        # both ready (torch imported) before the runs come: a worker that starts first could
-        # otherwise drain six tiny runs before the other has imported torch
-        deadline = time.time() + 120
-        while time.time() < deadline and not all(
-                "torch threads" in (workers.log_path(store.root, k).read_text()
-                                    if workers.log_path(store.root, k).is_file() else "") for k in (0, 1)):
-            time.sleep(0.2)
+        wait_workers_ready(store.root, (0, 1))  # both ready before the runs come
         ids = [store.submit(TINY.replace(seed=s, epochs=3))[0] for s in range(6)]
         assert ensure_worker(store) is False  # both slots taken
         deadline = time.time() + 300
