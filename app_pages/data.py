@@ -20,7 +20,7 @@ from tlcore.preview import (
 from ui.dataset_maker import dataset_maker
 from ui.pairs import pair_check
 from ui.pickers import bind, dataset_options, domain_picker, setter, show_errors
-from ui.state import get_setup, md_escape, show_notices, update_setup
+from ui.state import get_setup, md_escape, show_notices, update_setup, widget_callback
 
 BUDGETS = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 
@@ -41,6 +41,7 @@ def _label(name: str) -> str:
     return f"{info['filename']} ({where}{info['images']:,} images)"
 
 
+@widget_callback
 def _on_upload() -> None:
     """Take in the zip; a rejected one changes nothing but the message."""
     f = st.session_state.get("data_upload")

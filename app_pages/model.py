@@ -20,7 +20,7 @@ from tlcore.strategies import STRATEGIES
 from tlcore.strategies.knobs import changes
 from ui.knobs import knob_input
 from ui.pickers import bind, layer_table, setter, show_errors
-from ui.state import get_setup, set_setup, show_notices
+from ui.state import get_setup, set_setup, show_notices, widget_callback
 from ui.store import get_store
 
 PRESETS = ["feature_extraction", "finetune_top", "finetune_all", "custom"]
@@ -50,6 +50,7 @@ def _bb_label(name: str) -> str:
     return spec.title + (" · weights missing" if _why_missing(name, spec.default_weights) else "")
 
 
+@widget_callback
 def _on_backbone() -> None:
     """A new backbone starts from its own default weights and size; custom groups and LR
     overrides it does not have are dropped."""
@@ -58,6 +59,7 @@ def _on_backbone() -> None:
     set_setup(fit_to_backbone(cfg, names))
 
 
+@widget_callback
 def _on_preset() -> None:
     cfg, v = get_setup(), st.session_state["model_preset"]
     groups = None

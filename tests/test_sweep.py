@@ -135,11 +135,15 @@ def test_stopping_cancels_what_is_in_flight_and_the_same_sweep_resumes(tmp_path)
 def test_two_workers_give_the_numbers_one_process_gives(tmp_path):
     """The same trials serially (in this process) and on two background workers, each on
     its share of the cores: identical test accuracy, each trial stored once."""
-    s = spec("lr=0.05,0.01", "top_k=1,2")
+    # trials of ~1 s each (60 labels per class): a worker polls the queue every 0.5 s, and
+    # trials of 0.2 s let the first worker to look drain all four before the other looked
+    # (seen in CI even with both workers ready)
+    s = SweepSpec(base=BASE.replace(labels_per_class=60, epochs=3),
+                  dims=(parse_dim("lr=0.05,0.01"), parse_dim("top_k=1,2")))
     serial = run_local(Store(tmp_path / "a"), s, plan(s))
     store = Store(tmp_path / "b")
     try:
-        # both workers ready first: the first to import torch could train all four tiny trials
+        # both workers ready first: the first to import torch could train all four trials
         # alone (seen once in CI), and the test is of the numbers two workers give
         assert ensure_workers(store.root, 2, idle_exit=30.0, n=2) == [0, 1]
         wait_workers_ready(store.root, (0, 1))

@@ -19,7 +19,7 @@ import streamlit as st
 from tlcore.config import RunConfig
 from tlcore.data import SHIFTS, DomainSpec, parse_domain
 from tlcore.estimate import Plan, apply_edits, lr_multiplier
-from ui.state import set_setup, update_setup
+from ui.state import set_setup, update_setup, widget_callback
 
 ERRORS = "tl_setup_errors"
 NEW_SEVERITY = 3  # a newly added shift starts clearly visible
@@ -34,6 +34,7 @@ def bind(key: str, value: Any) -> str:
 def setter(key: str, to_changes: Callable[[Any], dict]) -> Callable[[], None]:
     """An ``on_change`` callback: the setup fields ``to_changes(widget value)``."""
 
+    @widget_callback
     def apply() -> None:
         try:
             update_setup(**to_changes(st.session_state[key]))
@@ -79,6 +80,7 @@ def domain_picker(prefix: str, field: str, text: str, options: list[str],
         shifts = tuple((n, int(ss.get(f"{prefix}_sev_{n}", NEW_SEVERITY))) for n in ss[f"{prefix}_shifts"])
         return {field: DomainSpec(ss[f"{prefix}_ds"], shifts).text}
 
+    @widget_callback
     def write() -> None:
         try:
             update_setup(**compose())

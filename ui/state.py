@@ -7,12 +7,40 @@ setup in a new tab. Invalid URL values fall back to defaults with a notice.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from tlcore.config import RunConfig
 from tlcore.urlstate import config_from_params, config_to_params
 
 KEY = "tl_setup"
+
+
+def widget_callback(fn: Callable[..., None]) -> Callable[..., None]:
+    """Wrap the ``on_change`` callback of a widget drawn outside any fragment, whose value
+    ``ui.pickers.bind`` sets from the setup: it does nothing when a fragment's rerun calls it.
+
+    Why: Streamlit calls the callback of every widget whose reported value differs from the
+    last run's, in fragment reruns too, and a fragment's timer (the sidebar counts, the
+    warm-up, a live view) sends the browser's widget values as they were when it fired. A
+    tick that left while a full run was setting a widget from the setup (an upload making
+    the uploaded dataset the source) reached the server after that run, still holding the
+    old value, and its callback wrote the old dataset back over the upload: the link lost
+    the upload (test_page_presets on a cold server, in CI and once here). A person changes
+    such a widget only through a full rerun, so a fragment rerun's call is always stale;
+    the next full run sets the widget from the setup again (``bind``)."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs) -> None:
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:
+            return
+        fn(*args, **kwargs)
+
+    return call
 
 
 def get_setup() -> RunConfig:
