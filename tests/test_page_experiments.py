@@ -6,6 +6,7 @@ points, with the verdict), all read back from the stored runs."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -162,3 +163,49 @@ def test_past_sweeps_show_the_workspaces_stored_sweeps_again(tmp_path, monkeypat
     assert [round(v, 2) for v in table["val_accuracy"]] == [0.7, 0.5, 0.4]
     assert list(table[""]) == ["★", "", ""]
     assert any("3 of 3 trials in the store" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_sweep_tab_runs_a_tpe_search_through_its_driver_process(tmp_path, monkeypatch):
+    """TPE needs each score before it picks the next point, which a script run cannot wait
+    for: the tab starts the sweep's driver process (tlcore.sweep_driver), the server's
+    worker trains what it asks, and the tab draws the stored trials once it is done."""
+    from tests.conftest import _workers_under, stop_pids
+    from tlcore import sweep_driver
+
+    at = open_experiments(tmp_path, monkeypatch)
+    at.selectbox(key="exp_sweep_strategy").set_value("finetune_top").run()
+    at.multiselect(key="exp_sweep_lr").set_value([0.03, 0.001]).run()
+    at.multiselect(key="exp_sweep_top_k").set_value([1]).run()
+    at.radio(key="exp_sweep_search").set_value("tpe").run()
+    at.number_input(key="exp_sweep_trials").set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    start = at.button(key="exp_sweep_start")
+    assert start.label == "Start the sweep (2 trials, 1 at a time on this server's workers)"
+    try:
+        start.click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        sid = next(iter(p.stem for p in (tmp_path / "sweep_drivers").glob("*.json")))
+        deadline = time.time() + 240
+        while time.time() < deadline and sweep_driver.state(tmp_path, sid)["state"] in sweep_driver.LIVE:
+            time.sleep(0.5)
+    finally:
+        stop_pids(_workers_under(str(tmp_path)))
+    doc = sweep_driver.state(tmp_path, sid)
+    assert doc["state"] == "done" and doc["spec"]["search"] == "tpe", doc
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    fig = next(f for f in charts(at) if f["data"][0]["type"] == "parcoords")
+    lrs = fig["data"][0]["dimensions"][0]["values"]
+    assert len(lrs) == 2 and all(0.001 <= v <= 0.03 for v in lrs)  # drawn in the range picked
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert list(table["run"])[0] == doc["best"]
+
+
+def test_sweep_tab_offers_ray_to_the_teacher_only(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    at = open_experiments(tmp_path, monkeypatch)
+    at.radio(key="exp_sweep_engine").set_value("ray").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("only the teacher may start it" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "exp_sweep_start"]

@@ -5,10 +5,15 @@ and drawn live as a parallel-coordinates plot and a table, best first.
 
 The plan and the checks are ``tlcore.sweep``'s, the same as ``tlcore sweep``'s: a trial
 this tab queues has the run id the command line would give it, so either reuses the other.
+A grid or random draws on all of the server's workers are queued from the script run
+(``ui.grid_view``). What a script run cannot drive (a TPE search, which waits for each
+score; Ray; fewer trials at once than the server has workers) runs in a driver process
+(``tlcore.sweep_driver``, drawn by ``ui.sweep_driver_view``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import streamlit as st
@@ -18,11 +23,22 @@ from tlcore.config import BN_POLICIES
 from tlcore.names import domain_label
 from tlcore.runs import FINAL
 from tlcore.strategies import STRATEGIES, title
-from tlcore.sweep import METRICS, Dim, SweepSpec, matters, noise, plan, ranked, trial_row
-from tlcore.workers import worker_count
+from tlcore.sweep import (
+    METRICS,
+    Dim,
+    SweepSpec,
+    check_search,
+    matters,
+    noise,
+    plan,
+    ranked,
+    trial_row,
+)
+from tlcore.workers import cores, worker_count
 from ui import workspace
 from ui.grid_view import run_grid
 from ui.store import get_store
+from ui.sweep_driver_view import driver_section
 
 K = "exp_sweep"
 MAX_TRIALS = 48  # more is a job for `tlcore sweep` (and a class's shared workers)
@@ -71,13 +87,17 @@ def _spec(base) -> SweepSpec | None:
         st.caption(f"Not offered: {', '.join(AXES[a][0].lower() for a in hidden)}: "
                    f"{'it does' if len(hidden) == 1 else 'they do'} not change a {title(strategy)} run.")
     c1, c2 = st.columns([2, 1])
-    search = c1.radio("Search", ["grid", "random"], horizontal=True, key=f"{K}_search",
-                      format_func={"grid": "every combination", "random": "random draws in these ranges"}.get,
+    searches = ["grid", "random"] + (["tpe"] if has("optuna") else [])
+    search = c1.radio("Search", searches, horizontal=True, key=f"{K}_search", format_func=SEARCH_WORDS.get,
                       help="Random: each number is drawn between the smallest and largest value picked "
                            "(log scale for the learning rate and the multiplier); a BatchNorm policy from "
-                           "those picked.")
-    trials = c2.number_input("Draws", 1, MAX_TRIALS, 8, key=f"{K}_trials") if search == "random" else None
-    if search == "random":
+                           "those picked. TPE (Optuna's model-based search) draws in the same ranges, "
+                           "each point chosen from the scores of the trials before it.")
+    if "tpe" not in searches:
+        c1.caption("Model-based search (TPE) needs Optuna: `pip install -e '.[search]'`.")
+    trials = c2.number_input("Draws" if search == "random" else "Points", 1, MAX_TRIALS, 8,
+                             key=f"{K}_trials") if search != "grid" else None
+    if search != "grid":
         dims = [_as_range(d) for d in dims]
     if not seeds:
         st.info("Pick at least one seed.", icon=":material/info:")
@@ -86,7 +106,44 @@ def _spec(base) -> SweepSpec | None:
                      trials=int(trials) if trials else None, seeds=tuple(seeds), metric=metric)
 
 
+SEARCH_WORDS = {"grid": "every combination", "random": "random draws in these ranges",
+                "tpe": "TPE: each point from the scores so far"}
 LOG_AXES = ("lr", "backbone_lr_mult")  # rates: drawn on a log scale
+
+
+def has(module: str) -> bool:
+    """Whether an optional extra is installed (Optuna for TPE, Ray), without importing it."""
+    return importlib.util.find_spec(module) is not None
+
+
+def _engine() -> tuple[str, int, str | None]:
+    """Where the trials train and how many at once: this server's workers (the class's
+    fair queue, at most ``worker_count()`` at once) or Ray. Ray starts processes on every
+    core it is given, or joins a cluster: on a shared server only the teacher may start it."""
+    workers = worker_count()
+    c1, c2, c3 = st.columns([2, 1, 2])
+    engines = ["local"] + (["ray"] if has("ray") else [])
+    engine = c1.radio("Trials train on", engines, horizontal=True, key=f"{K}_engine", format_func={
+        "local": f"this server's workers ({workers})", "ray": "Ray"}.get,
+        help="This server's workers: the queue every session shares, each worker on its share of the cores "
+             "(TLAB_WORKERS). Ray: a Ray on this machine, or a cluster by address (`ray start --head`).")
+    if "ray" not in engines:
+        c1.caption("Ray is not installed here: `pip install -e '.[ray]'`.")
+    most = workers if engine == "local" else 64
+    conc = int(c2.number_input("Trials at once", 1, most, min(most, workers if engine == "local" else cores()),
+                               key=f"{K}_conc_{engine}", disabled=most == 1,
+                               help="At most this server's workers on its queue; on Ray, each trial takes one CPU."))
+    address = None
+    if engine == "ray":
+        if not workspace.admin():
+            st.warning("Ray starts processes on the cores it is given, or joins a cluster: on a shared server only "
+                       "the teacher may start it. Unlock teacher rights in the sidebar (the key `tlcore admin-key` "
+                       "prints), or run it with `tlcore sweep --engine ray`.", icon=":material/lock:")
+            return engine, 0, None
+        address = c3.text_input("Cluster address", key=f"{K}_address", placeholder="blank: a Ray on this machine",
+                                help="HOST:PORT of `ray start --head`, auto, or ray://HOST:10001. Ray's ports "
+                                     "must not face the internet.").strip() or None
+    return engine, conc, address
 
 
 def _as_range(d: Dim) -> Dim:
@@ -149,9 +206,9 @@ def sweep_tab() -> None:
     from ui.state import get_setup
 
     st.markdown("Which learning rate, which backbone multiplier, how many groups to fine-tune? Pick the "
-                "values to try on the current setup; every combination (or random draws) trains on the "
-                "app's workers and is ranked by a validation number, so the test accuracy of the winner "
-                "stays honest.")
+                "values to try on the current setup: every combination, random draws, or a TPE search that "
+                "picks each point from the scores so far. Trials train on the app's workers (or on Ray) and "
+                "are ranked by a validation number, so the test accuracy of the winner stays honest.")
     base = get_setup()
     spec = _spec(base)
     if spec is None:
@@ -161,10 +218,22 @@ def sweep_tab() -> None:
                + f", {base.labels_per_class or 'all'} labels per class, {base.epochs} epochs (set these on the "
                f"Data, Model and Train pages). Trials train on this server's {worker_count()} background "
                "worker(s); for more cores or machines use `tlcore sweep` (the same trials, the same run ids).")
+    engine, conc, address = _engine()
     try:
-        cfgs = plan(spec)
+        check_search(spec)
+        cfgs = [] if spec.search == "tpe" else plan(spec)
     except ValueError as e:
         st.error(f"Cannot plan this sweep: {e}", icon=":material/error:")
+        return
+    n_trials = (spec.trials or 8) * len(spec.seeds) if spec.search == "tpe" else len(cfgs)
+    if n_trials > MAX_TRIALS:
+        st.warning(f"{n_trials} trials is more than this page queues at once ({MAX_TRIALS}): choose fewer "
+                   "values or seeds, use random draws, or run it with `tlcore sweep`.", icon=":material/warning:")
+        return
+    if spec.search == "tpe" or engine == "ray" or conc < worker_count():
+        if conc:  # 0: Ray without teacher rights (said above)
+            driver_section(spec, n_trials, engine, conc, address, _draw, K)
+        past_sweeps()
         return
     if len(cfgs) > MAX_TRIALS:
         st.warning(f"{len(cfgs)} trials is more than this page queues at once ({MAX_TRIALS}): choose fewer "
