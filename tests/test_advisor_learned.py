@@ -163,6 +163,31 @@ def test_plan_covers_every_dataset_at_each_budget_and_its_own_backbone():
                if d.startswith("mnist:") or d == "mnist")
 
 
+def test_imagenet_plan_puts_an_offline_imagenet_backbone_on_every_clean_dataset():
+    from tlcore.models import available_backbones
+
+    tasks = co.IMAGENET.tasks()
+    plan = co.IMAGENET
+    assert len(tasks) == len(set(tasks)) == len(plan.datasets) * len(plan.budgets) * len(plan.backbones)
+    assert {t.dataset for t in tasks} == set(co.IMAGENET.datasets)  # clean domains only
+    assert {t.input_size for t in tasks} == {64}
+    assert {t.backbone for t in tasks} <= set(available_backbones())  # no download needed
+    table = meta.load_table(meta.SHIPPED_TABLE)
+    shipped = {(r["dataset"], r["backbone"], r["labels_per_class"]) for r in table["rows"]}
+    assert {(t.dataset, t.backbone, t.labels_per_class) for t in tasks} <= shipped
+    assert [m["command"] for m in table.get("more", [])] == [
+        "python -m tlcore advise --collect --plan imagenet --threads 2"]
+
+
+def test_a_second_collection_keeps_the_first_ones_command():
+    first = {"command": "a", "date": "d1", "rows": []}
+    assert co.with_provenance(first, {"command": "a", "date": "d2"})["date"] == "d2"  # the same command again
+    both = co.with_provenance(first, {"command": "b", "date": "d3"})
+    assert both["command"] == "a" and both["more"] == [{"command": "b", "date": "d3"}]
+    again = co.with_provenance(both, {"command": "b", "date": "d4"})
+    assert again["more"] == [{"command": "b", "date": "d4"}]
+
+
 def test_collect_resumes_after_an_interruption_without_running_a_task_twice(tmp_path, monkeypatch):
     monkeypatch.setattr(co, "task_signals", lambda cfg: _signals(1.0))
     plan = co.Plan(datasets=("digits", "mnist"), severities=(3,), budgets=(1, 2), backbones=("lab_mnist",),

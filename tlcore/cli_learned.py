@@ -25,7 +25,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from tlcore.transfer.meta import SHIPPED_TABLE
 
     torch.set_num_threads(args.threads)  # beside other work on 2 cores, one thread each wins
-    plan = co.QUICK if args.quick else co.Plan()
+    plan = co.PLANS["quick" if args.quick else args.plan]
     out = Path(args.out or SHIPPED_TABLE)
     argv, skip = [], False
     for a in sys.argv[2:]:  # where the runs were stored is not part of what reproduces them
@@ -93,6 +93,9 @@ def add_learned_args(s: argparse.ArgumentParser) -> None:
                    help="fill the meta-dataset: every strategy on a grid of tasks through the store "
                         "(resumable; stored runs are reused)")
     s.add_argument("--quick", action="store_true", help="with --collect: a 2-task plan, for a smoke test")
+    s.add_argument("--plan", choices=["full", "imagenet"], default="full",
+                   help="with --collect: full (the lab backbones on every dataset, shift and budget) or "
+                        "imagenet (the offline ImageNet backbones at 64 px on every clean dataset)")
     s.add_argument("--threads", type=int, default=1, help="with --collect: torch threads")
     s.add_argument("--lodo", action="store_true",
                    help="leave-one-dataset-out: the learned advisor's Kendall's tau beside the rule's")

@@ -81,6 +81,25 @@ class Plan:
 
 QUICK = Plan(datasets=("digits", "mnist"), severities=(3,), budgets=(2,), backbones=("lab_mnist",),
              backbones_per_domain=1, base=RunConfig(epochs=1, val_per_class=5, test_per_class=10))
+# The ImageNet rows: two offline ImageNet backbones on every clean dataset at 64 px (a task
+# of five strategies at 20 labels per class takes ~40 s on 2 threads there; at 224 px and
+# 100 labels per class the grid would take most of a day on a laptop), at three budgets.
+IMAGENET = Plan(severities=(), budgets=(1, 5, 20), backbones=("mobilenet_v2", "efficientnet_lite0"),
+                backbones_per_domain=2, base=RunConfig(epochs=5, val_per_class=10, test_per_class=30,
+                                                       input_size=64))
+PLANS = {"full": Plan(), "quick": QUICK, "imagenet": IMAGENET}
+
+
+def with_provenance(table: dict, provenance: dict | None) -> dict:
+    """``table`` with this collection's command, date and plan: at the top for the first
+    collection (or the same command again), else added under ``more`` so the rows another
+    command collected keep the command that reproduces them."""
+    if not provenance:
+        return table
+    if not table.get("command") or table["command"] == provenance.get("command"):
+        return {**table, **provenance}
+    more = [m for m in table.get("more", []) if m.get("command") != provenance.get("command")]
+    return {**table, "more": [*more, provenance]}
 
 
 def collect(store, plan: Plan, path, provenance: dict | None = None,
@@ -113,7 +132,7 @@ def collect(store, plan: Plan, path, provenance: dict | None = None,
             continue
         row = make_row(cfg, task_signals(cfg), {s: float(r.metrics["test_accuracy"]) for s, r in recs.items()},
                        {s: r.id for s, r in recs.items()}, "collect")
-        table = merge_rows({**table, **(provenance or {})}, [row])
+        table = merge_rows(with_provenance(table, provenance), [row])
         save_table(path, table)
         log(f"[{i}/{len(tasks)}] {cfg.dataset} / {cfg.backbone} / k={cfg.labels_per_class}: "
             f"{time.perf_counter() - t:.1f} s, {time.perf_counter() - t0:.0f} s in all")

@@ -49,7 +49,7 @@ class Fold:
     learned_beats_rule: int  # tasks where the learned tau is above the rule's
     rule_beats_learned: int
     coverage: float  # share of real accuracies inside the learned band
-    per_task: tuple[dict, ...] = ()  # {"key", "labels_per_class", "similar", "tau": {predictor: tau}}
+    per_task: tuple[dict, ...] = ()  # {"key", "labels_per_class", "similar", "backbone", "tau": {predictor: tau}}
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,14 @@ class Report:
 
     def by(self, field: str) -> dict:
         """Mean tau of each predictor over all held-out tasks, grouped by a task's ``field``
-        ("labels_per_class" or "similar"): where the rule goes wrong and the signals help."""
+        ("labels_per_class", "similar" or "backbone"): where the rule goes wrong and the
+        signals help."""
         groups: dict = {}
         for t in (t for f in self.folds for t in f.per_task):
             groups.setdefault(t[field], []).append(t["tau"])
         return {k: {"tasks": len(v), **{p: float(np.nanmean([t[p] for t in v])) for p in PREDICTORS}}
-                for k, v in sorted(groups.items())}
+                for k, v in sorted(groups.items(), key=lambda kv: (isinstance(kv[0], str),
+                                                                   kv[0] if isinstance(kv[0], str) else float(kv[0])))}
 
     def summary(self) -> str:
         wins = sum(f.tau["learned"] > f.tau["rule"] for f in self.folds)
@@ -110,8 +112,10 @@ def _fold(name: str, train: list[dict], test: list[dict], seed: int) -> Fold:
             taus[p].append(t[p])
             regrets[p].append(_regret(scores[p], actual, RULED))
         tau_all.append(_tau(scores["learned"], actual, STRATEGIES))
+        a = row["signals"].get("a_distance")  # None: no proxy of the pretraining data (ImageNet)
         per_task.append({"key": row["key"], "labels_per_class": row["labels_per_class"],
-                         "similar": (row["signals"].get("a_distance") or SIMILAR_BELOW) < SIMILAR_BELOW, "tau": t})
+                         "similar": "unknown" if a is None else a < SIMILAR_BELOW,
+                         "backbone": "lab zoo" if row["backbone"].startswith("lab_") else "ImageNet", "tau": t})
         inside += [p.low <= actual[p.strategy] <= p.high for p in pred]
         if not (math.isnan(t["learned"]) or math.isnan(t["rule"])):
             beats += t["learned"] > t["rule"]
@@ -152,7 +156,8 @@ def markdown_table(report: Report) -> str:
 def breakdown_lines(report: Report) -> list[str]:
     """Mean tau per label budget and per similarity call, over every held-out task."""
     out = []
-    for field, name in (("labels_per_class", "labels per class"), ("similar", "similar to the pretraining data")):
+    for field, name in (("labels_per_class", "labels per class"), ("similar", "similar to the pretraining data"),
+                        ("backbone", "backbone pretrained on")):
         for k, v in report.by(field).items():
             out.append(f"{name} = {k} ({v['tasks']} tasks): tau learned {v['learned']:+.2f}, rule {v['rule']:+.2f}, "
                        f"fixed order {v['mean_order']:+.2f}")
