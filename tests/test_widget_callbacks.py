@@ -29,14 +29,18 @@ def test_outside_streamlit_a_bound_callback_still_runs(monkeypatch):
 
 
 def test_the_setup_writing_callbacks_are_guarded():
-    """Every on_change that writes the setup from a widget ``bind`` sets: the pickers'
-    setter and domain picker, the upload, and the Model page's backbone and plan."""
+    """Every on_change of a widget whose value the server sets: the pickers' setter and
+    domain picker, the upload, the Model page's backbone and plan, and the dataset maker's
+    draft and class pickers."""
     from ui.pickers import setter
 
     assert hasattr(setter("k", lambda v: {}), "__wrapped__")
     root = Path(__file__).resolve().parent.parent
-    src = {p: (root / p).read_text() for p in ("ui/pickers.py", "app_pages/data.py", "app_pages/model.py")}
+    src = {p: (root / p).read_text() for p in ("ui/pickers.py", "app_pages/data.py", "app_pages/model.py",
+                                                "ui/dataset_maker.py")}
     assert src["ui/pickers.py"].count("@widget_callback") == 2  # setter's apply, domain_picker's write
     assert "@widget_callback\ndef _on_upload" in src["app_pages/data.py"]
     for name in ("_on_backbone", "_on_preset"):
         assert f"@widget_callback\ndef {name}" in src["app_pages/model.py"]
+    assert "@widget_callback\ndef _pick_class" in src["ui/dataset_maker.py"]
+    assert "on_change=widget_callback(lambda: _open(" in src["ui/dataset_maker.py"]

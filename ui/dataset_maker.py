@@ -16,7 +16,7 @@ import streamlit as st
 from tlcore.data import made
 from tlcore.preview import label_budget
 from ui.downloads import prepared_download
-from ui.state import md_escape, update_setup
+from ui.state import md_escape, update_setup, widget_callback
 
 K = "dm_"  # widget-key prefix of this section
 SHOWN = 10  # newest thumbnails per class, one row (the rest are counted, and are in the zip)
@@ -82,7 +82,7 @@ def _draft_bar(draft: made.Draft | None, drafts: list[made.Draft]) -> None:
         cols[0].selectbox("Dataset being made", ids, key=f"{K}pick",
                           format_func=lambda i: f"{by_id[i].name} ({by_id[i].images} images, "
                                                 f"{len(by_id[i].classes)} classes)",
-                          on_change=lambda: _open(st.session_state[f"{K}pick"]))
+                          on_change=widget_callback(lambda: _open(st.session_state[f"{K}pick"])))
     with cols[1].popover("New dataset", icon=":material/add:", width="stretch"):
         st.text_input("Name", key=f"{K}new_name", placeholder="e.g. Hand signs")
         st.button("Create", key=f"{K}create", on_click=_on_create, type="primary")
@@ -174,6 +174,7 @@ def _drawing(draft: made.Draft, class_id: str) -> None:
         st.rerun()
 
 
+@widget_callback
 def _pick_class() -> None:
     st.session_state[f"{K}target_class"] = st.session_state[f"{K}target_w"]
 
