@@ -69,7 +69,7 @@ def _say(kind: str, out, spec, n: int, index: dict) -> None:
     from tlcore.sweep import describe
 
     i = index[out.cfg.run_id()]
-    total = n or f"{(spec.trials or 8) * len(spec.seeds)} at most"
+    total = n or f"{spec.most_runs()} at most"
     head = f"[{i + 1}/{total}] {describe(out.cfg, spec.dims)} seed {out.cfg.seed}"
     if kind == "started":
         print(f"{head}: training", file=sys.stderr, flush=True)
@@ -132,10 +132,10 @@ def _dry_run(args: argparse.Namespace, spec, cfgs, source, store) -> int:
 
     sid = spec.sweep_id()
     if source is not None:
-        n = (spec.trials or 8) * len(spec.seeds)
-        text = (f"sweep {sid}: TPE picks each of {spec.trials or 8} points from the scores before it "
+        n = spec.most_runs()
+        text = (f"sweep {sid}: TPE picks each of {spec.points()} points from the scores before it "
                 f"({len(spec.seeds)} seed(s) each, up to {n} runs), ranked by {spec.metric}; the space is valid")
-        print(json.dumps({"sweep_id": sid, "trials": None, "points": spec.trials or 8}) if args.json else text)
+        print(json.dumps({"sweep_id": sid, "trials": None, "points": spec.points()}) if args.json else text)
         return 0
     rows = [{"trial": i, "run_id": c.run_id(), "values": describe(c, spec.dims), "seed": c.seed,
              "stored": (r := store.get(c.run_id(), history=False)) is not None and r.status == "done"}

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from tlcore.config import RunConfig
 from tlcore.registry import Registry
 
+POINTS = 8  # random draws and TPE points when a sweep does not say
 SEARCHES = ("grid", "random", "tpe")  # tpe: tlcore.sweep_tpe (Optuna) picks points as results come
 # RunConfig fields a sweep may not vary: seeds have their own option, the rest are not numbers
 # or names a flag can carry (a custom freeze plan, per-group multipliers, the settings tuple)
@@ -234,6 +235,14 @@ class SweepSpec:
                    search=d.get("search", "grid"), trials=d.get("trials"), seeds=tuple(d.get("seeds", (0,))),
                    metric=d.get("metric", "val_accuracy"), search_seed=d.get("search_seed", 0))
 
+    def points(self) -> int:
+        """How many points random draws and TPE try (``trials``, else ``POINTS``)."""
+        return self.trials or POINTS
+
+    def most_runs(self) -> int:
+        """The most runs a TPE search makes: each of its points with each seed."""
+        return self.points() * len(self.seeds)
+
     def sweep_id(self) -> str:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return "sw-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -256,7 +265,7 @@ def _points(spec: SweepSpec) -> list[dict]:
         v = math.exp(math.log(d.low) + u * (math.log(d.high) - math.log(d.low))) if d.log else d.low + u * (d.high - d.low)
         return round(v) if _kind(d.name) == "int" else float(f"{v:.4g}")  # short, stable ids
 
-    return [{d.name: draw(d) for d in spec.dims} for _ in range(spec.trials or 8)]
+    return [{d.name: draw(d) for d in spec.dims} for _ in range(spec.points())]
 
 
 _GROUPS: dict[str, list[str]] = {}

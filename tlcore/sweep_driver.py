@@ -142,14 +142,12 @@ class QueueEngine(LocalEngine):
     cores), never trained in the driver's own process, which would be one training process
     more than the server was set up for."""
 
-    def step(self, inflight: list[str]) -> list[str]:
-        from tlcore.runs import FINAL
+    trains_here = False
+
+    def start_workers(self, queued: int) -> None:
         from tlcore.workers import ensure_workers
 
-        ensure_workers(self.store.root, len(inflight))
-        time.sleep(0.5)
-        self.store.recover()  # a worker that died leaves its trial interrupted, not running
-        return [rid for rid in inflight if self.store.get(rid, history=False).status in FINAL]
+        ensure_workers(self.store.root, queued)  # the server's own count and idle time
 
 
 def _interrupt(signum, frame) -> None:

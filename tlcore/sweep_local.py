@@ -65,8 +65,16 @@ class LocalEngine(Engine):
     def launch(self, rid: str) -> None:
         pass  # queued by the driver; a worker, or this process in ``step``, claims it
 
+    trains_here = True  # concurrency 1: this process trains (tlcore.sweep_driver's QueueEngine: never)
+
+    def start_workers(self, queued: int) -> None:
+        """Background workers for ``queued`` trials: ``concurrency`` of them at most."""
+        from tlcore.workers import ensure_workers
+
+        ensure_workers(self.store.root, queued, idle_exit=30.0, n=self.concurrency)
+
     def step(self, inflight: list[str]) -> list[str]:
-        if self.concurrency == 1:
+        if self.concurrency == 1 and self.trains_here:
             from tlcore.jobs import execute
 
             if self.store.claim(inflight[0]):
@@ -75,9 +83,7 @@ class LocalEngine(Engine):
                 time.sleep(0.5)
                 self.store.recover()
         else:
-            from tlcore.workers import ensure_workers
-
-            ensure_workers(self.store.root, len(inflight), idle_exit=30.0, n=self.concurrency)
+            self.start_workers(len(inflight))
             time.sleep(0.5)
             self.store.recover()  # a worker that died leaves its trial interrupted, not running
         return [rid for rid in inflight if self.store.get(rid, history=False).status in FINAL]

@@ -46,7 +46,7 @@ class TPESource(Source):
     def __post_init__(self) -> None:
         optuna = _optuna()
         m = metric(self.spec.metric)
-        n = self.spec.trials or 8
+        n = self.spec.points()
         self.left = n
         self.queue: list[RunConfig] = []
         self.points: list[_Point] = []

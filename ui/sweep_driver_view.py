@@ -60,7 +60,7 @@ def driver_view(spec: SweepSpec, draw_for, key: str) -> None:
         ids = recorded[1] if recorded else []
         recs = records(ids, key) if ids else []
         n_done = sum(r.status in FINAL for r in recs)
-        total = (spec.trials or 8) * len(spec.seeds) if spec.search == "tpe" else len(ids)
+        total = spec.most_runs() if spec.search == "tpe" else len(ids)
         live = doc["state"] in sweep_driver.LIVE
         if live:
             c1, c2 = st.columns([5, 1])

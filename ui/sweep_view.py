@@ -13,6 +13,7 @@ score; Ray; fewer trials at once than the server has workers) runs in a driver p
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import time
 
@@ -111,8 +112,10 @@ SEARCH_WORDS = {"grid": "every combination", "random": "random draws in these ra
 LOG_AXES = ("lr", "backbone_lr_mult")  # rates: drawn on a log scale
 
 
+@functools.cache
 def has(module: str) -> bool:
-    """Whether an optional extra is installed (Optuna for TPE, Ray), without importing it."""
+    """Whether an optional extra is installed (Optuna for TPE, Ray), without importing it
+    (once per server process: it searches the import path)."""
     return importlib.util.find_spec(module) is not None
 
 
@@ -225,7 +228,7 @@ def sweep_tab() -> None:
     except ValueError as e:
         st.error(f"Cannot plan this sweep: {e}", icon=":material/error:")
         return
-    n_trials = (spec.trials or 8) * len(spec.seeds) if spec.search == "tpe" else len(cfgs)
+    n_trials = spec.most_runs() if spec.search == "tpe" else len(cfgs)
     if n_trials > MAX_TRIALS:
         st.warning(f"{n_trials} trials is more than this page queues at once ({MAX_TRIALS}): choose fewer "
                    "values or seeds, use random draws, or run it with `tlcore sweep`.", icon=":material/warning:")
