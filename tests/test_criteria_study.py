@@ -157,3 +157,43 @@ def test_held_out_chooses_each_folds_criterion_without_its_pair():
         "Chosen without the pair it is then tested on (leave one pair out, 3 folds), the rule picks "
         "SND or DEV; on the left-out pairs those picks gained +1.7 points over source-only on average, "
         "were better on 1, equal on 1 and worse on 1 (worst -5.0).")
+
+
+def test_runs_that_adapt_only_their_top_groups_are_judged_by_that_regimes_study(monkeypatch, tmp_path):
+    """The criterion is the recorded study's of the runs' own regime (every group, or
+    ``adapt_top``), so auto on a user's folders trusts what was measured for that regime;
+    the shared settings stay out of the candidates' names."""
+    import json
+
+    monkeypatch.setattr("tlcore.transfer.adapt_study.results_dir", lambda: tmp_path)
+    (tmp_path / cs.RECORD).write_text(json.dumps({"best": "dev", "pairs": [], "overall": {}}))
+    top = [_rec(s, a, dev=d, snd=n, ent=e, adapt_top=2.0) for s, a, d, n, e in
+           [("source_only", 0.40, 1.0, 3.0, 0.9), ("dann", 0.30, 0.5, 2.0, 0.5), ("coral", 0.45, 0.7, 1.0, 0.3)]]
+    assert [cs.label(r.config) for r in top] == ["Source only", "DANN", "Deep CORAL"]
+    assert cs.adapts_top(top) and not cs.adapts_top(PAIR)
+    # no study of the top regime recorded: the every-group study's DEV, which picks DANN here
+    assert cs.trusted(top) == cs.Trusted("dev", cs.recorded_study(), own_regime=False)
+    assert cs.auto_pick(top).picked.config.strategy == "dann"
+    (tmp_path / cs.RECORD_TOP).write_text(json.dumps({"best": "target_entropy", "pairs": [], "overall": {}}))
+    assert cs.trusted(top).criterion == "target_entropy" and cs.trusted(top).own_regime
+    assert cs.trusted(PAIR) == cs.Trusted("dev", cs.recorded_study(), own_regime=True)
+    choice = cs.auto_pick(top)
+    assert choice.criterion == "target_entropy" and choice.picked.config.strategy == "coral"  # lowest entropy
+    assert "trained as these were (only the top groups adapting)" in choice.why
+    assert "trained as these were" not in cs.auto_pick(PAIR).why
+
+
+@pytest.mark.parametrize("top", [False, True])
+def test_recorded_studies_are_the_readmes_tables_and_pick_safely(top):
+    """Both recorded studies (every group; only the top groups adapting) are shipped, their
+    tables are in the README verbatim, and the criterion each trusts never picked a run more
+    than 2 points below source-only on its pairs (the rule ``best_criterion`` states)."""
+    from pathlib import Path
+
+    study = cs.recorded_study(top)
+    assert study is not None and study["command"].startswith("python -m tlcore criteria")
+    assert ("--set adapt_top=" in study["command"]) == top
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert cs.markdown_table(study["overall"]) in readme
+    assert study["best"] == cs.best_criterion(study["overall"])
+    assert study["overall"][study["best"]]["worst_vs_source"] >= -0.02

@@ -158,3 +158,7 @@ def test_own_folders_train_on_every_labelled_source_image(tmp_path, monkeypatch)
     assert not at.button(key="da_run").disabled
     at.toggle(key="da_all_labels").set_value(False).run()
     assert "Backbone `lab_mnist`, 5 labels per class" in " ".join(c.value for c in at.caption)
+    assert "The top 2 of 4 groups (block2, block3) adapt" in said
+    at.toggle(key="da_top_only").set_value(False).run()
+    said = " ".join(c.value for c in at.caption)
+    assert "Every group trains" in said and "The top 2" not in said

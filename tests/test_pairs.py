@@ -126,8 +126,17 @@ def test_cli_refuses_before_queueing_and_says_its_defaults(tmp_path, capsys):
     assert "all 81 labelled source images train" in err  # 9 x (12 - 1 - 2): no budget was given
     assert "Input 32 px: lab_mnist's size for a laptop CPU." in err
     assert json.loads(out)["config"]["labels_per_class"] is None
+    # lab_mnist's body is stem, block1-3: the top half (2) adapts, and it is said
+    assert "The top 2 of 4 groups (block2, block3) adapt; stem, block1 stay as pretrained" in err
+    assert json.loads(out)["config"]["extra"] == [["adapt_top", 2.0]]
+    (first,) = Store(store).list()
+    epoch = Store(store).get(first.id).history[0]
+    assert epoch["trainable"] == "block2, block3, head" and epoch["fast_path_cut"] == 2
     assert main([*args, "--target", good, "--labels-per-class", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["labels_per_class"] == 3  # a budget given stays
+    assert main([*args, "--target", good, "--labels-per-class", "3", "--set", "adapt_top=0", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["config"]["extra"] == [] and "Every group trains (adapt_top=0)" in err  # given: stays
 
 
 def test_folder_defaults_leave_registered_data_alone():

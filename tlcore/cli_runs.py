@@ -39,18 +39,19 @@ def _config_from_args(args: argparse.Namespace):
         trainable_groups=tuple(args.trainable.split(",")) if args.trainable else None,
         augment=args.augment, seed=args.seed, device=args.device, **own_flags,
     )
-    cfg = apply_settings(cfg, parse_settings(args.set or ()), [strategy])
+    settings = parse_settings(args.set or ())
+    cfg = apply_settings(cfg, settings, [strategy])
     strategy.check(cfg)
-    return _checked(cfg, budget_given)
+    return _checked(cfg, budget_given, "adapt_top" in settings)
 
 
-def _checked(cfg, budget_given: bool):
+def _checked(cfg, budget_given: bool, top_given: bool = False):
     """``cfg`` with the defaults for a user's own folders, said on stderr; a source -> target
     pair adaptation cannot run on is refused here, before anything is queued."""
     from tlcore.data.pairs import check_config
     from tlcore.folder_defaults import folder_defaults
 
-    chosen = folder_defaults(cfg, budget_given=budget_given)
+    chosen = folder_defaults(cfg, budget_given=budget_given, top_given=top_given)
     check = check_config(chosen.cfg)
     check.raise_first()
     for line in (*chosen.said, *check.notes):

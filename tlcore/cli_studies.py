@@ -107,6 +107,11 @@ def cmd_criteria(args: argparse.Namespace) -> int:
         raise ValueError("--pairs takes SOURCE>TARGET,SOURCE>TARGET,... (e.g. mnist>mnist_m)")
     base = cs.BASE.replace(**{k: v for k, v in (("epochs", args.epochs), ("labels_per_class", args.labels_per_class))
                               if v is not None})
+    if args.set:
+        from tlcore.strategies import STRATEGIES
+        from tlcore.strategies.knobs import apply_settings, parse_settings
+
+        base = apply_settings(base, parse_settings(args.set), [STRATEGIES.get(n) for n, _ in cs.CANDIDATES])
     store = open_store(args)
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
     recs = run_grid(store, cs.study_configs(base, pairs, args.seed), args,
@@ -275,7 +280,7 @@ def _add_advise_parser(sub) -> None:
     s.add_argument("--epochs", type=int, default=15)
     s.add_argument("--primary", default="logme", help="score that ranks backbones")
     s.add_argument("--check", action="store_true", help="run the candidate strategies and backbones")
-    s.add_argument("--seeds", default="0")
+    s.add_argument("--seeds", default="0", help="comma-separated seeds of --check's runs and of --collect's plan")
     s.add_argument("--store", default=None)
     s.add_argument("--json", action="store_true")
     add_learned_args(s)
@@ -307,6 +312,9 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--epochs", type=int, default=None)
     s.add_argument("--labels-per-class", type=int, default=None)
+    s.add_argument("--set", action="append", metavar="NAME=NUMBER",
+                   help="a setting for every candidate that has it (e.g. adapt_top=2: the regime auto uses "
+                        "on your own folders)")
     add_grid_args(s, "print the summary as JSON")
     s.add_argument("--record", default=None, metavar="FILE", help="also write the study as JSON")
     s.set_defaults(func=cmd_criteria)

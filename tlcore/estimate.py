@@ -369,12 +369,15 @@ def estimate_seconds(cfg: RunConfig, *, fast_path: bool = True, repeats: int = 3
     details: dict[str, float | int | str] = {
         "train images": sizes["train"], "images preprocessed": n_all, "steps per epoch": batches,
         "epochs": cfg.epochs, "torch threads": torch.get_num_threads(), "weights timed": timed_weights}
+    # an adaptation method computes its target pool through a frozen prefix once too
+    pool = (min(len(data.target_pool), strategy.value(cfg, "target_pool_max"))
+            if isinstance(strategy, AdaptationStrategy) else 0)
     cut, c = -1, {"eval": 0.0, "cut": 0}
     for first, last, phase in _phases_for(groups, cfg):
         c = _cached(("phase", *run_key, phase.trainable, phase.only),
                     lambda phase=phase: probe.phase_costs(phase, strategy, sizes["train"], fast_path, repeats))
         if c["cut"] != cut:
-            parts["frozen features"] += c["prefix"] * n_all
+            parts["frozen features"] += c["prefix"] * (n_all + pool)
             cut = c["cut"]
         epochs = last - first + 1
         parts["training"] += epochs * batches * c["step"]

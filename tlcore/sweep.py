@@ -268,24 +268,8 @@ def _points(spec: SweepSpec) -> list[dict]:
     return [{d.name: draw(d) for d in spec.dims} for _ in range(spec.points())]
 
 
-_GROUPS: dict[str, list[str]] = {}
-
-
-def _groups(backbone: str) -> list[str]:
-    """The backbone's layer groups, for knobs that count groups (``top_k``); cached per
-    backbone. Built on the meta device: shapes only, no weights read and no memory taken
-    (VGG-16 built for real is 0.5 GB and seconds)."""
-    import torch
-
-    from tlcore.models import get_spec
-
-    if backbone not in _GROUPS:
-        with torch.device("meta"):
-            _GROUPS[backbone] = list(get_spec(backbone).build(None).group_names)
-    return _GROUPS[backbone]
-
-
 def _apply(base: RunConfig, point: dict, seed: int) -> RunConfig:
+    from tlcore.models import group_names
     from tlcore.strategies import STRATEGIES
     from tlcore.strategies.knobs import with_value
 
@@ -296,7 +280,7 @@ def _apply(base: RunConfig, point: dict, seed: int) -> RunConfig:
             cfg = with_value(cfg, _knobs()[name], float(value))
     strategy = STRATEGIES.get(cfg.strategy)
     cfg = strategy.own_settings(cfg)  # a setting another strategy declares means nothing here
-    strategy.check(cfg, _groups(cfg.backbone))
+    strategy.check(cfg, list(group_names(cfg.backbone)))
     return cfg
 
 
@@ -418,7 +402,9 @@ def matters(cfg: RunConfig, name: str) -> bool:
         return name in {k.name for k in strategy.knobs}
     if name not in ("backbone_lr_mult", "bn_policy"):
         return True
-    groups = _groups(cfg.backbone)
+    from tlcore.models import group_names
+
+    groups = list(group_names(cfg.backbone))
     body = [g for g in groups if g != "head"]
     phases = [strategy.phase(groups, cfg, e) for e in range(cfg.epochs)]
     if name == "backbone_lr_mult":

@@ -303,6 +303,9 @@ def _target_metrics(t: _Training, m: dict, feats: dict) -> torch.Tensor:
     _, _, probs_v = evaluate(net, x["val"], inputs.y["val"], k, device)
     feats_v = features(net, {"val": x["val"]}, k, device)["val"]
     t.strategy.before_target(t.ctx, t.data)
+    if t.ctx.k != k:  # the strategy changed what the target runs through (AdaBN's new statistics)
+        k = t.ctx.k
+        x = inputs.at_cut(net, k, device, t.key_base)
     m["target_loss"], m["target_accuracy"], probs_t = evaluate(net, x["target"], inputs.y["target"], k, device)
     cmt = confusion(inputs.y["target"], probs_t.argmax(1), t.data.num_classes)
     m["target_per_class_accuracy"] = per_class_accuracy(cmt)

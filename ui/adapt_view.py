@@ -17,7 +17,8 @@ from tlcore.config import RunConfig
 from tlcore.embed import fit_map
 from tlcore.folder_defaults import Chosen, folder_defaults, own_data
 from tlcore.runs import RunRecord
-from tlcore.strategies import title
+from tlcore.strategies import STRATEGIES, title
+from tlcore.strategies.knobs import with_value
 from tlcore.transfer import adapt_study as da
 from tlcore.transfer import criteria_study as cs
 from tlcore.transfer.criteria import CRITERIA
@@ -158,12 +159,14 @@ def without_labels(recs: Sequence[RunRecord]) -> None:
     with_criteria = [r for r in recs if r.status == "done" and "criteria" in r.metrics]
     if not with_criteria:
         return
-    study = cs.recorded_study()
-    best = study["best"] if study else "dev"
+    t = cs.trusted(with_criteria)
+    best, study = t.criterion, t.study
     j = cs.judge(with_criteria, best)
     title_c = CRITERIA.get(best).title
     o = study["overall"][best] if study else None
-    how = (f"the criterion whose picks did best in the recorded study: over {len(study['pairs'])} pairs "
+    which = ("the recorded study of runs that adapt only their top groups, as these did"
+             if t.own_regime and cs.adapts_top(with_criteria) else "the recorded study")
+    how = (f"the criterion whose picks did best in {which}: over {len(study['pairs'])} pairs "
            f"with labels they gained {o['mean_vs_source'] * 100:+.1f} points over source-only on average and "
            f"were never more than {max(0.0, -o['worst_vs_source']) * 100:.1f} below it"
            if study else "no criteria study is recorded, so this is DEV, the paper-backed default")
@@ -200,16 +203,20 @@ def results(recs: Sequence[RunRecord]) -> None:
 
 def recorded() -> None:
     """The reproduction numbers recorded with the CLI (assets/results), with their command."""
-    if study := cs.recorded_study():
+    for top in (False, True):
+        if not (study := cs.recorded_study(top)):
+            continue
+        regime = ("only the top half of the groups adapting, as auto trains on your own folders" if top
+                  else "every group training")
         with st.container(border=True):
-            st.markdown(f"**Which label-free criterion to trust**: recorded {study['date']} with "
+            st.markdown(f"**Which label-free criterion to trust, {regime}**: recorded {study['date']} with "
                         f"`{study['command']}` ({study['wall_seconds'] / 60:.1f} min on {study['machine']}): "
                         f"{len(cs.CANDIDATES)} candidates on each of {len(study['pairs'])} source → target "
                         "pairs whose targets have labels, each criterion's ranking against true target accuracy.")
             st.markdown(cs.markdown_table(study["overall"]))
             st.markdown(f"Trusted for picking (safe picks, then the largest mean gain over source-only): "
-                        f"**{CRITERIA.get(study['best']).title}**. No criterion ranks all candidates well "
-                        f"(mean tau near 0); AdaBN was within 2 points of the best on {cs.near_best(study, 'AdaBN')} "
+                        f"**{CRITERIA.get(study['best']).title}**. No criterion ranks all candidates well (the best "
+                        f"mean Kendall tau is {max(o['mean_tau'] for o in study['overall'].values()):.2f}); AdaBN was within 2 points of the best on {cs.near_best(study, 'AdaBN')} "
                         f"of {len(study['pairs'])} pairs.")
             st.markdown(cs.held_out_sentence(study))
     for rec in da.recorded_results():
@@ -222,23 +229,33 @@ def recorded() -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _folder_defaults(cfg: RunConfig, budget_given: bool, files: tuple) -> Chosen:
+def _folder_defaults(cfg: RunConfig, budget_given: bool, top_given: bool, files: tuple) -> Chosen:
     """``folder_defaults`` once per setting and change of the files (``files``: their
     stamps): it reads the source folder, which a rerun must not do again."""
-    return folder_defaults(cfg, budget_given=budget_given)
+    return folder_defaults(cfg, budget_given=budget_given, top_given=top_given)
 
 
 def own_folders(cfg: RunConfig) -> RunConfig:
-    """For two user folders: a toggle (on by default) to train on every labelled source
-    image rather than the Data page's budget, and the sentences saying what was chosen."""
+    """For two user folders: toggles (on by default) to train on every labelled source
+    image rather than the Data page's budget, and to adapt only the top half of the groups
+    (``adapt_top``), and the sentences saying what was chosen."""
     if not own_data(cfg):
         return cfg
-    every = st.toggle("Train on every labelled source image", value=True, key="da_all_labels",
-                      help="Your own folders: the labels you have are the data you have. Off: "
-                           f"{cfg.labels_per_class or 'all'} labels per class, the Data page's budget.")
-    chosen = _folder_defaults(cfg, not every, stamps(cfg))
+    a, b = st.columns(2)
+    every = a.toggle("Train on every labelled source image", value=True, key="da_all_labels",
+                     help="Your own folders: the labels you have are the data you have. Off: "
+                          f"{cfg.labels_per_class or 'all'} labels per class, the Data page's budget.")
+    top = b.toggle("Adapt only the top groups (faster)", value=True, key="da_top_only",
+                   help="The lower half of the backbone stays as pretrained and is computed once per "
+                        "image, so each step costs a fraction. Off: every group trains.")
+    # judged as source-only, which has every adaptation method's adapt_top; the page's
+    # strategy comes back after (each method's run keeps the settings it declares)
+    base = cfg.replace(strategy="source_only")
+    if not top:
+        base = with_value(base, STRATEGIES.get("source_only").knob("adapt_top"), 0)
+    chosen = _folder_defaults(base, not every, not top, stamps(cfg))
     st.caption(" ".join(chosen.said))
-    return chosen.cfg
+    return chosen.cfg.replace(strategy=cfg.strategy)
 
 
 def auto_result(recs: Sequence[RunRecord]) -> None:

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from tlcore.evaluation import EVAL_BATCH
-from tlcore.freeze import BN_TYPES, Phase
+from tlcore.freeze import BN_TYPES
 
-from .adaptation import TARGET_POOL
+from .adaptation import ADAPT_TOP, TARGET_POOL, adapting_phase
 from .base import STRATEGIES, StepContext, Strategy
 
 
@@ -48,10 +48,10 @@ def reestimate_bn(net: nn.Module, images: torch.Tensor, preprocess, device, batc
 class AdaBN(Strategy):
     """Fine-tune all on labelled source; then BatchNorm statistics from the target."""
 
-    knobs = (TARGET_POOL,)
+    knobs = (TARGET_POOL, ADAPT_TOP)
 
     def phase(self, groups, cfg, epoch):
-        return Phase(frozenset(groups))
+        return adapting_phase(self, groups, cfg)
 
     def prepare_net(self, net, cfg):
         if not any(isinstance(m, BN_TYPES) for m in net.modules()):  # said before any training
@@ -59,10 +59,11 @@ class AdaBN(Strategy):
                              "BatchNorm layers (pick a ResNet, MobileNet, EfficientNet or lab net)")
 
     def before_target(self, ctx: StepContext, data) -> None:
-        if ctx.k:  # a frozen prefix's cached outputs would keep the source statistics
-            raise ValueError("AdaBN needs every group to run on the target images (no frozen prefix)")
         pool = data.target.images[data.target_pool[:self.value(ctx.cfg, "target_pool_max")]]
         reestimate_bn(ctx.net, pool, ctx.preprocess, ctx.device)
+        # with adapt_top the lower groups were frozen and their outputs cached with the old
+        # statistics: the target is scored through every group (the trainer reads ctx.k again)
+        ctx.k = 0
 
 
 STRATEGIES.add(AdaBN(

@@ -37,7 +37,8 @@ class StepContext:
     ``progress``: the share of all steps done, in [0, 1). ``gen``: the run's seeded
     generator, for any randomness a step draws (so runs stay deterministic).
     ``aux`` and ``target_pool`` are what ``Strategy.setup`` put there (a discriminator,
-    unlabelled target images as uint8)."""
+    unlabelled target images as uint8); ``target_at_cut`` caches that pool's outputs of the
+    frozen prefix."""
 
     net: nn.Module
     cfg: RunConfig
@@ -48,6 +49,7 @@ class StepContext:
     progress: float = 0.0
     aux: nn.Module | None = None
     target_pool: torch.Tensor | None = None
+    target_at_cut: tuple[int, torch.Tensor] | None = None  # (k, the pool through groups :k)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class Strategy:
 
     def before_target(self, ctx: StepContext, data) -> None:
         """After training and the source test scores, before the target's: a last change for
-        the target (AdaBN re-estimates BatchNorm statistics there). ``data``: the ``RunData``."""
+        the target (AdaBN re-estimates BatchNorm statistics there). ``data``: the ``RunData``.
+        Setting ``ctx.k = 0`` scores the target through every group, not the cached prefix."""
 
     def weights(self, cfg: RunConfig) -> str | None:
         return cfg.weights if self.pretrained else "none"

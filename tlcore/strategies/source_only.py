@@ -1,14 +1,16 @@
-from tlcore.freeze import Phase
-
+from .adaptation import ADAPT_TOP, adapting_phase
 from .base import STRATEGIES, Strategy
 
 
 class SourceOnly(Strategy):
-    """Fine-tune everything on labelled source images; score on the target: the floor an
-    adaptation method must beat."""
+    """Fine-tune everything (or the top ``adapt_top`` groups, as the adaptation methods it is
+    compared with) on labelled source images; score on the target: the floor an adaptation
+    method must beat."""
+
+    knobs = (ADAPT_TOP,)
 
     def phase(self, groups, cfg, epoch):
-        return Phase(frozenset(groups))
+        return adapting_phase(self, groups, cfg)
 
 
 STRATEGIES.add(SourceOnly(

@@ -1,14 +1,16 @@
-from tlcore.freeze import Phase
-
+from .adaptation import ADAPT_TOP, adapting_phase
 from .base import STRATEGIES, Strategy
 
 
 class TargetOracle(Strategy):
     """Fine-tune on *labelled* target images (same label budget): the ceiling an adaptation
-    method, which sees the target's images but not its labels, can approach."""
+    method, which sees the target's images but not its labels, can approach (with
+    ``adapt_top``, training the same groups as the methods it bounds)."""
+
+    knobs = (ADAPT_TOP,)
 
     def phase(self, groups, cfg, epoch):
-        return Phase(frozenset(groups))
+        return adapting_phase(self, groups, cfg)
 
 
 STRATEGIES.add(TargetOracle(

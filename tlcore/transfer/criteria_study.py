@@ -64,9 +64,14 @@ def study_configs(base: RunConfig = BASE, pairs: Sequence[tuple[str, str]] = PAI
     return out
 
 
+# settings every candidate of a run shares (how much target to draw, which groups train):
+# they say under what regime the candidates ran, not which candidate a run is
+SHARED = ("target_pool_max", "adapt_top")
+
+
 def label(cfg: RunConfig) -> str:
     """A candidate as a person reads it: ``DANN (dann_weight 1)``."""
-    own = ", ".join(f"{k} {v:g}" for k, v in cfg.extra if k != "target_pool_max")
+    own = ", ".join(f"{k} {v:g}" for k, v in cfg.extra if k not in SHARED)
     return STRATEGIES.get(cfg.strategy).title + (f" ({own})" if own else "")
 
 
@@ -185,17 +190,46 @@ def markdown_table(overall: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-RECORD = "criteria_study.json"  # in assets/results, written by `tlcore criteria --record`
+# in assets/results, written by `tlcore criteria --record FILE`: one study per regime, since
+# which criterion can be trusted depends on how the candidates were trained. Measured: with
+# every group training DEV's picks were the safe ones; with only the top half adapting
+# (adapt_top, auto's regime on a user's folders) DEV's picks fell 5 points below
+# source-only on one pair and target entropy's never did.
+RECORD = "criteria_study.json"  # every group trains
+RECORD_TOP = "criteria_study_adapt_top.json"  # `--set adapt_top=2`: the top half of the groups adapt
 
 
-def recorded_study() -> dict | None:
-    """The recorded study (``tlcore criteria --record assets/results/criteria_study.json``),
-    read once per change of the file (a page rerun asks for it several times). Shared:
-    do not modify it."""
+def recorded_study(top: bool = False) -> dict | None:
+    """The recorded study of a regime (``top``: only the top groups adapt), read once per
+    change of the file (a page rerun asks for it several times). Shared: do not modify it."""
     from tlcore.transfer.adapt_study import results_dir
 
-    path = results_dir() / RECORD
+    path = results_dir() / (RECORD_TOP if top else RECORD)
     return _read(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+
+
+def adapts_top(recs: Sequence[RunRecord]) -> bool:
+    """Whether these runs adapted only their top groups (``adapt_top``), auto's regime on a
+    user's folders."""
+    return any(dict(r.config.extra).get("adapt_top", 0) > 0 for r in recs)
+
+
+@dataclass(frozen=True)
+class Trusted:
+    criterion: str
+    study: dict | None  # the recorded study that chose it
+    own_regime: bool  # the study trained its candidates as the judged runs were (adapt_top or not)
+
+
+def trusted(recs: Sequence[RunRecord]) -> Trusted:
+    """The criterion to judge ``recs`` by, and the recorded study that chose it: the study of
+    the runs' own regime (the every-group study when that one is missing); DEV, the
+    paper-backed default, when none is recorded."""
+    top = adapts_top(recs)
+    if study := recorded_study(top):
+        return Trusted(study["best"], study, True)
+    study = recorded_study()
+    return Trusted(study["best"] if study else "dev", study, not top)
 
 
 @functools.lru_cache(maxsize=4)
@@ -250,11 +284,13 @@ class AutoChoice:
 
 
 def auto_pick(recs: Sequence[RunRecord], criterion: str | None = None) -> AutoChoice:
-    """The candidate ``criterion`` (default: the recorded study's best) ranks first, and a
-    sentence saying why, in words a user without target labels can act on."""
+    """The candidate ``criterion`` (default: ``trusted``, the recorded study's best for the
+    runs' regime) ranks first, and a sentence saying why, in words a user without target
+    labels can act on."""
+    by_top_study = False
     if criterion is None:
-        study = recorded_study()
-        criterion = study["best"] if study else "dev"
+        t = trusted(recs)
+        criterion, by_top_study = t.criterion, t.own_regime and adapts_top(recs)
     done = [r for r in recs if r.status == "done" and "criteria" in r.metrics]
     if not any(r.config.strategy == "source_only" for r in done):
         raise ValueError("auto needs its source-only run to compare with, and it did not finish")
@@ -264,8 +300,10 @@ def auto_pick(recs: Sequence[RunRecord], criterion: str | None = None) -> AutoCh
     src = next(r for r in done if r.config.strategy == "source_only")
     value, base = best.metrics["criteria"][criterion], src.metrics["criteria"][criterion]
     why = (f"{label(best.config)} has the {'highest' if info.higher_is_better else 'lowest'} {info.title} "
-           f"({value:.3g}; source-only {base:.3g}) of {len(done)} candidates. {info.title} was the criterion "
-           "that ranked runs best by true target accuracy in the recorded study; it reads no target label.")
+           f"({value:.3g}; source-only {base:.3g}) of {len(done)} candidates. {info.title} is the criterion "
+           "whose picks were safe and gained most over source-only in the recorded study"
+           + (" of runs trained as these were (only the top groups adapting)" if by_top_study else "")
+           + "; it reads no target label.")
     if best.config.strategy == "source_only":
         why = f"No adaptation method looked better than source-only by {info.title}: keeping source-only. " + why
     return AutoChoice(best, criterion, why, j)
