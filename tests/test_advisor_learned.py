@@ -57,6 +57,26 @@ def _relation_rows(families=("a", "b", "c", "d", "e"), per=12, seed=0) -> list[d
 # -- the model -------------------------------------------------------------------------------
 
 
+def test_seed_agreement_and_the_mean_over_seeds_on_hand_made_rows():
+    """Two seeds of one task that swap their top two strategies: tau between them is
+    (5 concordant - 1 discordant) / 6 over the rule's 4 strategies, different winners; the
+    mean over seeds averages accuracies and signals, and a signal one seed lacks is lacking."""
+    ruled = lodo.RULED
+    a = dict(zip(ruled, (0.9, 0.8, 0.7, 0.6), strict=True))
+    b = dict(zip(ruled, (0.8, 0.9, 0.7, 0.6), strict=True))
+    rows = [{**_row("f", 0, _signals(1.0), {**a, "lp_ft": 0.5}), "seed": 0},
+            {**_row("f", 1, _signals(3.0, h_score=0.5), {**b, "lp_ft": 0.7}), "seed": 1},
+            {**_row("g", 0, _signals(1.0), {**a, "lp_ft": 0.5}), "dataset": "g", "seed": 0}]  # one seed only
+    agree = lodo.seed_agreement(rows)
+    assert agree["tasks"] == 1 and agree["pairs"] == 1
+    assert agree["tau"] == pytest.approx(4 / 6) and agree["same_winner"] == 0.0
+    mean = lodo.mean_over_seeds(rows)
+    assert len(mean) == 2 and mean[0]["seed"] == [0, 1] and mean[1] is rows[2]
+    assert mean[0]["accuracy"][ruled[0]] == pytest.approx(0.85) and mean[0]["accuracy"]["lp_ft"] == pytest.approx(0.6)
+    assert mean[0]["signals"]["log2_labels_per_class"] == pytest.approx(2.0) and mean[0]["signals"]["h_score"] is None
+    assert lodo.seed_agreement(rows[2:]) is None
+
+
 def test_learned_model_recovers_a_known_relation_on_unseen_datasets():
     rows = _relation_rows()
     report = lodo.evaluate(rows)
@@ -146,6 +166,34 @@ def test_shipped_table_reproduces_its_recorded_track_record_and_the_readme():
         for k in ("tau", "regret"):
             assert f_rec[k] == pytest.approx(f_new[k], abs=1e-9), (f_rec["dataset"], k)
     assert lodo.markdown_table(report) in README.read_text()  # the README's table is this one
+    # the lab zoo's tasks ran on three seeds: how far one seed's order is from another's, and
+    # the table scored against each task's mean over its seeds, are what the rows give
+    assert {r["seed"] for r in rows if r["backbone"].startswith("lab_")} == {0, 1, 2}
+    assert recorded["seed_agreement"] == lodo.seed_agreement(table["rows"])
+    over = lodo.evaluate(table["rows"], over_seeds=True)
+    assert recorded["over_seeds"]["rows"] == over.rows < report.rows
+    assert recorded["over_seeds"]["mean"] == pytest.approx(over.to_dict()["mean"], abs=1e-9)
+    assert lodo.markdown_table(over) in README.read_text()
+
+
+def test_collect_runs_the_seeds_asked_for_and_records_a_command_that_reproduces_them(tmp_path, monkeypatch):
+    """``--seeds`` replaces the plan's seeds; the recorded command leaves out where the runs
+    and the table were kept."""
+    seen = {}
+
+    def fake_collect(store, plan, out, provenance, log):
+        seen.update(plan=plan, out=out, provenance=provenance)
+        return {"rows": []}
+
+    monkeypatch.setattr(co, "collect", fake_collect)
+    argv = ["advise", "--collect", "--quick", "--seeds", "1,2", "--store", str(tmp_path / "s"),
+            "--out", str(tmp_path / "t.json")]
+    monkeypatch.setattr("sys.argv", ["tlcore", *argv])
+    assert main(argv) == 0
+    assert seen["plan"].seeds == (1, 2) and len(seen["plan"].tasks()) == 2 * len(co.QUICK.tasks())
+    assert {t.seed for t in seen["plan"].tasks()} == {1, 2}
+    assert seen["provenance"]["command"] == "python -m tlcore advise --collect --quick --seeds 1,2"
+    assert seen["provenance"]["plan"]["seeds"] == [1, 2] and seen["out"] == tmp_path / "t.json"
 
 
 # -- collection ------------------------------------------------------------------------------
@@ -176,7 +224,8 @@ def test_imagenet_plan_puts_an_offline_imagenet_backbone_on_every_clean_dataset(
     shipped = {(r["dataset"], r["backbone"], r["labels_per_class"]) for r in table["rows"]}
     assert {(t.dataset, t.backbone, t.labels_per_class) for t in tasks} <= shipped
     assert [m["command"] for m in table.get("more", [])] == [
-        "python -m tlcore advise --collect --plan imagenet --threads 2"]
+        "python -m tlcore advise --collect --plan imagenet --threads 2",
+        "python -m tlcore advise --collect --seeds 1,2 --threads 1"]
 
 
 def test_a_second_collection_keeps_the_first_ones_command():

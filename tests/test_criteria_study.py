@@ -197,3 +197,27 @@ def test_recorded_studies_are_the_readmes_tables_and_pick_safely(top):
     assert cs.markdown_table(study["overall"]) in readme
     assert study["best"] == cs.best_criterion(study["overall"])
     assert study["overall"][study["best"]]["worst_vs_source"] >= -0.02
+    # today's picking rule (a criterion never picks a method trained on it) on the recorded
+    # runs gives the recorded summary: the table did not go stale when the rule came
+    again = cs.overall_of([cs.summarise_runs(p["source"], p["target"], p["runs"]) for p in study["pairs"]])
+    for c, o in study["overall"].items():
+        for k in ("mean_tau", "hit_rate", "worst_vs_source", "mean_vs_source"):
+            assert again[c][k] == pytest.approx(o[k], abs=1e-12), (c, k)
+
+
+def test_a_criterion_does_not_pick_a_method_trained_on_it():
+    """MCC makes target predictions confident, so target entropy, lowest on MCC here, picks
+    the next run and the judgement leaves MCC out, saying so."""
+    runs = [_rec("source_only", 0.55, dev=1.0, snd=3.0, ent=0.45), _rec("mcc", 0.30, dev=0.9, snd=3.0, ent=0.10),
+            _rec("adabn", 0.67, dev=0.8, snd=3.0, ent=0.30), _rec("coral", 0.35, dev=2.0, snd=3.0, ent=0.50)]
+    assert not cs.can_pick("target_entropy", "mcc") and cs.can_pick("dev", "mcc")
+    choice = cs.auto_pick(runs, "target_entropy")
+    assert choice.picked.config.strategy == "adabn" and "Not ranked by it: MCC" in choice.why
+    j = cs.judge(runs, "target_entropy")
+    assert j.unjudged == ("mcc",) and j.picked == "adabn" and j.worse == ["coral"]
+    r = cs.summarise_pair(runs)
+    assert r.picked["target_entropy"] == "AdaBN" and r.picked["dev"] == "AdaBN"
+    from tlcore.transfer.scores import kendall_tau
+
+    # tau still ranks every run, MCC included (lower entropy = predicted better)
+    assert r.tau["target_entropy"] == pytest.approx(kendall_tau([-0.45, -0.10, -0.30, -0.50], [0.55, 0.30, 0.67, 0.35]))

@@ -66,15 +66,25 @@ def test_a_second_worker_on_one_store_leaves_at_once(tmp_path):
 def test_workers_setting_is_checked_and_shares_the_cores(monkeypatch):
     monkeypatch.setattr(workers, "cores", lambda: 16)
     monkeypatch.delenv(workers.ENV, raising=False)
-    assert workers.worker_count() == 4 and workers.thread_share() == 4  # a quarter of the cores
+    monkeypatch.delenv(workers.THREADS_ENV, raising=False)
+    # a quarter of the cores, and their share of all cores but one (left to the server)
+    assert workers.worker_count() == 4 and workers.thread_share() == 3
     monkeypatch.setattr(workers, "cores", lambda: 2)
-    assert workers.worker_count() == 1 and workers.thread_share() == 2  # a laptop: one, both cores
+    assert workers.worker_count() == 1 and workers.thread_share() == 1  # a laptop: one worker, one thread
+    monkeypatch.setattr(workers, "cores", lambda: 1)
+    assert workers.thread_share() == 1  # never below one thread
+    monkeypatch.setattr(workers, "cores", lambda: 4)
     monkeypatch.setenv(workers.ENV, "3")
-    assert workers.worker_count() == 3 and workers.thread_share() == 1  # never below one thread
+    assert workers.worker_count() == 3 and workers.thread_share() == 1
     for bad in ("0", "two", "-1", "65"):
         monkeypatch.setenv(workers.ENV, bad)
         with pytest.raises(ValueError, match=f"TLAB_WORKERS must be a whole number.*{bad!r}"):
             workers.worker_count()
+    monkeypatch.setenv(workers.THREADS_ENV, "1")  # set on purpose: it wins over the share
+    assert workers.thread_share() == 1 and workers.thread_share(1) == 1
+    monkeypatch.setenv(workers.THREADS_ENV, "many")
+    with pytest.raises(ValueError, match="TLAB_WORKER_THREADS must be a whole number"):
+        workers.thread_share()
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ the advisor learned from it (``tlcore.transfer.collect``, ``meta``, ``learned``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -20,18 +21,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
     (resumable: rows already there are skipped, stored runs are reused)."""
     import torch
 
-    from tlcore.cli_common import open_store
+    from tlcore.cli_common import ints, open_store
     from tlcore.transfer import collect as co
     from tlcore.transfer.meta import SHIPPED_TABLE
 
     torch.set_num_threads(args.threads)  # beside other work on 2 cores, one thread each wins
     plan = co.PLANS["quick" if args.quick else args.plan]
+    # --seeds 1,2 runs more seeds of the same grid (a row's key is its config, seed included)
+    plan = dataclasses.replace(plan, seeds=tuple(ints(args.seeds, "seeds")))
     out = Path(args.out or SHIPPED_TABLE)
     argv, skip = [], False
-    for a in sys.argv[2:]:  # where the runs were stored is not part of what reproduces them
-        if not skip and a.split("=", 1)[0] != "--store":
+    for a in sys.argv[2:]:  # where the runs and the table were kept is not part of what reproduces them
+        if not skip and a.split("=", 1)[0] not in ("--store", "--out"):
             argv.append(a)
-        skip = a == "--store"
+        skip = a in ("--store", "--out")
     provenance = {"command": shlex.join(["python", "-m", "tlcore", "advise", *argv]),
                   "date": date.today().isoformat(),
                   "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, {args.threads} torch thread(s)",
@@ -53,15 +56,27 @@ def cmd_lodo(args: argparse.Namespace) -> int:
     path = args.out or SHIPPED_TABLE
     table = load_table(path)
     report = lodo.evaluate(table["rows"])
+    seeds = lodo.seed_agreement(table["rows"])
+    # scored against the seeds' mean accuracies, where a task ran on several
+    averaged = lodo.evaluate(table["rows"], over_seeds=True).to_dict() if seeds else None
+    extra = {"seed_agreement": seeds, "over_seeds": averaged and {"rows": averaged["rows"], "mean": averaged["mean"]}}
     if args.record:  # the page's track record and the test that the README cannot drift read this
-        save_table(path, {**table, "lodo": {**report.to_dict(), "command": "python -m tlcore advise --lodo",
+        save_table(path, {**table, "lodo": {**report.to_dict(), **extra,
+                                            "command": "python -m tlcore advise --lodo",
                                             "date": date.today().isoformat()}})
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), **extra}, indent=2))
     else:
         print(lodo.markdown_table(report))
         print(report.summary())
         print("\n".join(lodo.breakdown_lines(report)))
+        if seeds:
+            m = averaged["mean"]
+            print(f"seed against seed on the same task ({seeds['tasks']} tasks, {seeds['pairs']} pairs of seeds): "
+                  f"tau {seeds['tau']:+.2f}, the same best strategy in {seeds['same_winner']:.0%} of pairs: "
+                  "how noisy one run's order is")
+            print(f"scored against each task's mean over its seeds ({averaged['rows']} tasks): tau learned "
+                  f"{m['learned']:+.2f}, rule {m['rule']:+.2f}, fixed order {m['mean_order']:+.2f}")
     return 0
 
 

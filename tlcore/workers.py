@@ -1,12 +1,20 @@
 """How many background workers serve one store, and starting them atomically.
 
 ``TLAB_WORKERS`` sets how many runs may train at once on this machine. The default is a
-quarter of the cores, at least one: on a 2-core laptop one worker with both cores (two
-half-machines train a small net no faster, and each worker process holds ~800 MB), on
-16 cores four workers of four threads. Each worker sets torch's (and, for its child
-libraries, OpenMP's and MKL's) threads to its share of the cores, ``cores // workers``,
-so N concurrent runs do not fight over the same cores (measured before: four workers
-with default threads on 2 cores).
+quarter of the cores, at least one: on a 2-core laptop one worker (two half-machines train
+a small net no faster, and each worker process holds ~800 MB), on 16 cores four. Each
+worker sets torch's (and, for its child libraries, OpenMP's and MKL's) threads to its
+share of the cores but one, ``(cores - 1) // workers`` and at least 1
+(``TLAB_WORKER_THREADS`` sets it outright), so N concurrent runs do not fight over the
+same cores (measured before: four workers with default threads on 2 cores).
+
+Why one core is left out: torch's threads wait on each other at every operation, so a run
+whose threads cover every core slows down out of all proportion as soon as anything else
+needs a core. Measured with ``bench/bench_first_answer.py --busy 1`` (one busy process
+beside the app, as a browser or another program on a laptop): the first classic
+comparison answered after 88.8 s with a two-thread worker on 2 cores (its scratch run took
+83 s, 2.9 s alone) and after 8.7 s with a one-thread worker. Idle, both answered in
+6.6-6.7 s: the browser and the server use the second core while a person watches anyway.
 
 Worker ``k`` holds ``worker.lock`` (k = 0) or ``worker-k.lock`` while it lives and writes
 its pid beside it (``worker.pid``, ``worker-k.pid``): the kernel drops a lock when its
@@ -52,9 +60,19 @@ def worker_count() -> int:
     return int(raw)
 
 
+THREADS_ENV = "TLAB_WORKER_THREADS"
+
+
 def thread_share(workers: int | None = None) -> int:
-    """Threads for one worker's runs: its share of the cores, at least 1."""
-    return max(1, cores() // (workers or worker_count()))
+    """Threads for one worker's runs: ``TLAB_WORKER_THREADS``, or its share of the cores but
+    one (left to the server, the browsers and the rest of the machine), at least 1."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 256:
+            raise ValueError(f"{THREADS_ENV} must be a whole number of threads from 1 to 256, got {raw!r}; "
+                             "unset it for each worker's share of the cores")
+        return int(raw)
+    return max(1, (cores() - 1) // (workers or worker_count()))
 
 
 def _name(slot: int, suffix: str) -> str:

@@ -178,6 +178,9 @@ def without_labels(recs: Sequence[RunRecord]) -> None:
     elif j is not None:
         st.success(f"By {title_c} ({how}), no method here looks worse than source-only on the target; "
                    f"{title(j.picked)} looks best.", icon=":material/check_circle:")
+    if j is not None and j.unjudged:
+        st.caption(f"Not judged by {title_c}: {', '.join(title(m) for m in j.unjudged)}, whose training drives it "
+                   "on the target, so its value says what was trained, not whether the predictions are right.")
     rows = {}
     for r in with_criteria:
         rows.setdefault(r.config.strategy, []).append(r.metrics["criteria"])

@@ -119,8 +119,14 @@ def track_record(root: str, refit: int) -> None:
                                                                           f"{BAND[1]:.0f} band")})
     m = record["mean"]
     which = "refitted with your checks" if refit and mine else f"recorded by `{record.get('command', '')}`"
+    noise = ""
+    if (seeds := record.get("seed_agreement")) and (over := record.get("over_seeds")):
+        o = over["mean"]
+        noise = (f" Scored against each task's mean over its seeds ({over['rows']} tasks): learned {o['learned']:+.2f}, "
+                 f"rule {o['rule']:+.2f}. One run's order is noisy: two seeds of the same task agree at tau "
+                 f"{seeds['tau']:+.2f} and name the same best strategy in {seeds['same_winner']:.0%} of pairs.")
     st.caption(f"Mean tau: learned {m['learned']:+.2f}, rule {m['rule']:+.2f}, fixed order {m['mean_order']:+.2f} "
-               f"({record['rows']} tasks; {which}).")
+               f"({record['rows']} tasks; {which}).{noise}")
 
 
 def record_check(ids: list[str], recs: list[RunRecord]) -> None:

@@ -62,6 +62,10 @@ class Strategy:
     uses_unlabelled_target: bool = False  # sees unlabelled target batches while training
     train_on_target: bool = False  # the oracle: trains on labelled target images
     order: int = 100  # place in listings (pickers, CLI), lowest first
+    # label-free criteria (tlcore.transfer.criteria) this strategy's loss drives down or up on
+    # the target: such a criterion cannot pick it (its value says what was trained, not how
+    # right the predictions are)
+    optimises: tuple[str, ...] = ()
 
     knobs: ClassVar[tuple[Knob, ...]] = ()  # the settings this strategy reads (knobs.py)
 

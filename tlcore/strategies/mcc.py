@@ -11,6 +11,12 @@ target batches. With target logits ``z`` ``[B, C]`` and temperature ``T``:
 
 The loss is 0 for confident one-hot predictions and ``(C - 1) / C`` for uniform ones.
 The paper uses ``T = 2.5`` and a weight of 1 (its digits and Office settings).
+
+Driving confusion down makes the target predictions confident, so the mean target entropy
+cannot judge an MCC run (``optimises``; Saito et al. 2021 make the same point about
+entropy-minimising methods). Measured on two 2,000-image folders with MobileNetV2: MCC had
+the lowest target entropy of the 8 candidates (0.097, source-only 0.445) and 25 points less
+target accuracy than source-only.
 """
 
 from __future__ import annotations
@@ -51,4 +57,4 @@ class MCC(AdaptationStrategy):
 
 STRATEGIES.add(MCC(
     "mcc", "MCC", "Minimise class confusion on unlabelled target predictions (Jin et al. 2020).",
-    requires_target=True, uses_unlabelled_target=True, order=132))
+    requires_target=True, uses_unlabelled_target=True, order=132, optimises=("target_entropy",)))

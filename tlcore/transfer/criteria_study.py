@@ -95,22 +95,40 @@ def oriented(name: str, value: float) -> float:
     return value if CRITERIA.get(name).higher_is_better else -value
 
 
+def can_pick(criterion: str, strategy: str) -> bool:
+    """Whether ``criterion`` may pick a run of ``strategy``: not when the strategy's loss
+    optimises it on the target (``Strategy.optimises``: MCC's confident predictions have
+    a low entropy whether they are right or not)."""
+    return criterion not in STRATEGIES.get(strategy).optimises
+
+
+def pick_index(criterion: str, runs: Sequence[dict]) -> int:
+    """The run (``{"strategy", "criteria"}``) ``criterion`` ranks first among those it may pick."""
+    return max((j for j, r in enumerate(runs) if can_pick(criterion, r["strategy"])),
+               key=lambda j: oriented(criterion, runs[j]["criteria"][criterion]))
+
+
 def summarise_pair(recs: Sequence[RunRecord]) -> PairResult:
     """One pair's runs (finished, with criteria) judged by every criterion."""
     runs = [{"label": label(r.config), "strategy": r.config.strategy,
              "target_accuracy": r.metrics["target_accuracy"], "criteria": r.metrics["criteria"]} for r in recs]
+    return summarise_runs(recs[0].config.dataset, recs[0].config.target, runs)
+
+
+def summarise_runs(source_domain: str, target: str, runs: list[dict]) -> PairResult:
+    """``summarise_pair`` on runs as a recorded study keeps them (label, strategy, target
+    accuracy, criteria). Tau ranks every run; a criterion picks only among the runs it may
+    judge (``can_pick``)."""
     acc = [r["target_accuracy"] for r in runs]
     best = max(acc)
     source = next((r["target_accuracy"] for r in runs if r["strategy"] == "source_only"), math.nan)
     tau, picked, hit, regret = {}, {}, {}, {}
     for c in CRITERIA.names():
-        score = [oriented(c, r["criteria"][c]) for r in runs]
-        tau[c] = kendall_tau(score, acc)
-        i = max(range(len(runs)), key=lambda j: score[j])
+        tau[c] = kendall_tau([oriented(c, r["criteria"][c]) for r in runs], acc)
+        i = pick_index(c, runs)
         picked[c], hit[c] = runs[i]["label"], acc[i] >= best - HIT_POINTS
         regret[c] = acc[i] - source
-    return PairResult(recs[0].config.dataset, recs[0].config.target, runs, tau, picked, hit, regret,
-                      runs[acc.index(best)]["label"])
+    return PairResult(source_domain, target, runs, tau, picked, hit, regret, runs[acc.index(best)]["label"])
 
 
 def summarise(recs: Sequence[RunRecord]) -> tuple[list[PairResult], dict[str, dict]]:
@@ -247,6 +265,7 @@ class Judgement:
     picked: str  # the method the criterion ranks first
     worse: list[str]  # methods it says did worse on the target than source-only
     values: dict[str, float]  # method -> mean criterion value over its runs
+    unjudged: tuple[str, ...] = ()  # methods trained to optimise the criterion (``can_pick``)
 
 
 def judge(recs: Sequence[RunRecord], criterion: str) -> Judgement | None:
@@ -261,8 +280,10 @@ def judge(recs: Sequence[RunRecord], criterion: str) -> Judgement | None:
         return None
     mean = {m: statistics.fmean(v) for m, v in values.items()}
     base = oriented(criterion, mean["source_only"])
-    worse = [m for m in mean if m != "source_only" and oriented(criterion, mean[m]) < base]
-    return Judgement(criterion, max(mean, key=lambda m: oriented(criterion, mean[m])), worse, mean)
+    judged = [m for m in mean if can_pick(criterion, m)]
+    worse = [m for m in judged if m != "source_only" and oriented(criterion, mean[m]) < base]
+    return Judgement(criterion, max(judged, key=lambda m: oriented(criterion, mean[m])), worse, mean,
+                     tuple(m for m in mean if m not in judged))
 
 
 AUTO = "auto"  # `tlcore run --strategy auto`: not a registered strategy but a choice among CANDIDATES
@@ -294,7 +315,8 @@ def auto_pick(recs: Sequence[RunRecord], criterion: str | None = None) -> AutoCh
     done = [r for r in recs if r.status == "done" and "criteria" in r.metrics]
     if not any(r.config.strategy == "source_only" for r in done):
         raise ValueError("auto needs its source-only run to compare with, and it did not finish")
-    best = max(done, key=lambda r: oriented(criterion, r.metrics["criteria"][criterion]))
+    best = done[pick_index(criterion, [{"strategy": r.config.strategy, "criteria": r.metrics["criteria"]}
+                                       for r in done])]
     j = judge(done, criterion)
     info = CRITERIA.get(criterion)
     src = next(r for r in done if r.config.strategy == "source_only")
@@ -304,6 +326,9 @@ def auto_pick(recs: Sequence[RunRecord], criterion: str | None = None) -> AutoCh
            "whose picks were safe and gained most over source-only in the recorded study"
            + (" of runs trained as these were (only the top groups adapting)" if by_top_study else "")
            + "; it reads no target label.")
+    if j is not None and j.unjudged:
+        why += (f" Not ranked by it: {', '.join(STRATEGIES.get(m).title for m in j.unjudged)}, whose training "
+                "drives it on the target (the value then says what was trained, not whether the predictions are right).")
     if best.config.strategy == "source_only":
         why = f"No adaptation method looked better than source-only by {info.title}: keeping source-only. " + why
     return AutoChoice(best, criterion, why, j)

@@ -126,15 +126,42 @@ def _fold(name: str, train: list[dict], test: list[dict], seed: int) -> Fold:
                 float(np.mean(inside)), tuple(per_task))
 
 
-def evaluate(rows: Sequence[dict], seed: int = 0) -> Report:
-    """Leave each dataset out in turn (``row["family"]``); the held-out rows never reach ``fit``."""
+def evaluate(rows: Sequence[dict], seed: int = 0, over_seeds: bool = False) -> Report:
+    """Leave each dataset out in turn (``row["family"]``); the held-out rows never reach ``fit``.
+    ``over_seeds``: each held-out task is scored once, against its accuracies averaged over
+    the seeds it ran with (``mean_over_seeds``), a less noisy order than one run's; the
+    advisor still learns from every run."""
     rows = complete_rows(rows)
     names = sorted({r["family"] for r in rows})
     if len(names) < 2:
         raise ValueError(f"leave-one-dataset-out needs rows of at least 2 datasets, got {names}")
-    folds = tuple(_fold(n, [r for r in rows if r["family"] != n], [r for r in rows if r["family"] == n], seed)
+    held = mean_over_seeds if over_seeds else list
+    folds = tuple(_fold(n, [r for r in rows if r["family"] != n], held([r for r in rows if r["family"] == n]), seed)
                   for n in names)
-    return Report(folds, len(rows))
+    return Report(folds, sum(f.tasks for f in folds))
+
+
+def _task(row: dict) -> tuple:
+    """A row's task without its seed."""
+    return row["dataset"], row["backbone"], row["labels_per_class"], row.get("epochs")
+
+
+def mean_over_seeds(rows: Sequence[dict]) -> list[dict]:
+    """One row per task: accuracies and signals averaged over its seeds (a signal missing in
+    any seed's row is missing), the first seed's row otherwise."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_task(r), []).append(r)
+    out = []
+    for g in groups.values():
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        signals = {k: (None if any(r["signals"].get(k) is None for r in g)
+                       else float(np.mean([r["signals"][k] for r in g]))) for k in g[0]["signals"]}
+        out.append({**g[0], "seed": [r["seed"] for r in g], "signals": signals,
+                    "accuracy": {s: float(np.mean([r["accuracy"][s] for r in g])) for s in g[0]["accuracy"]}})
+    return out
 
 
 def markdown_table(report: Report) -> str:
@@ -162,3 +189,34 @@ def breakdown_lines(report: Report) -> list[str]:
             out.append(f"{name} = {k} ({v['tasks']} tasks): tau learned {v['learned']:+.2f}, rule {v['rule']:+.2f}, "
                        f"fixed order {v['mean_order']:+.2f}")
     return out
+
+
+def seed_agreement(rows: Sequence[dict]) -> dict | None:
+    """How well one seed's strategy order predicts another seed's on the same task: Kendall's
+    tau between the accuracies of every pair of seeds of a task (the rule's strategies, as
+    the LODO table scores), averaged. No advisor can be expected to beat it by much: it is
+    what the noise of one training run leaves of the "true" order. None without a task run
+    on two seeds."""
+    by_task: dict[tuple, list[dict]] = {}
+    for r in complete_rows(rows):
+        by_task.setdefault(_task(r), []).append(r)
+    taus = []
+    for group in by_task.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                t = kendall_tau([a["accuracy"][s] for s in RULED], [b["accuracy"][s] for s in RULED])
+                if not math.isnan(t):
+                    taus.append(t)
+    seeded = sum(len(g) > 1 for g in by_task.values())
+    if not taus:
+        return None
+    return {"tasks": seeded, "pairs": len(taus), "tau": float(np.mean(taus)),
+            "same_winner": float(np.mean([_same_winner(g) for g in by_task.values() if len(g) > 1]))}
+
+
+def _same_winner(group: list[dict]) -> float:
+    """The share of a task's seed pairs whose best strategy (of the rule's) is the same."""
+    best = [max(RULED, key=lambda s: r["accuracy"][s]) for r in group]
+    pairs = [(a, b) for i, a in enumerate(best) for b in best[i + 1:]]
+    return float(np.mean([a == b for a, b in pairs]))
+
