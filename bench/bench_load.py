@@ -374,7 +374,8 @@ def report(n: int, sessions: list[Session], store, root: Path, log: Path, alone:
     full = [x for x in lines if x["kind"] == "full"]
     polls = [x for x in lines if x["kind"] == "poll"]
     counts = [x for x in lines if x["kind"] == "counts"]
-    ratios = sorted(r.seconds / alone[r.config.strategy] for r in loaded if r.status == "done" and r.seconds)
+    timed = sorted((r.seconds / alone[r.config.strategy], r) for r in loaded if r.status == "done" and r.seconds)
+    ratios = [x for x, _ in timed]
     answers = [s.answered - s.clicked for s in sessions if s.answered is not None]
     lags = [s.answered - s.runs_ended for s in sessions if s.answered is not None and s.runs_ended]
     last_end = max((r.updated for r in loaded if r.status in FINAL), default=0.0)
@@ -427,6 +428,9 @@ def report(n: int, sessions: list[Session], store, root: Path, log: Path, alone:
         ("server RSS start / peak / end (MiB)", f"{rss[0] / mib:.0f} / {rss[1] / mib:.0f} / {rss[2] / mib:.0f}", ""),
         ("run time under load / alone, median / max",
          f"{statistics.median(ratios):.2f}x / {max(ratios):.2f}x" if ratios else "-", f"<= {TARGET_SLOWDOWN:g}x"),
+        ("runs within that target; the slowest against its time alone",
+         f"{sum(x <= TARGET_SLOWDOWN for x in ratios)} of {len(ratios)}; {timed[-1][1].config.strategy} "
+         f"{timed[-1][1].seconds:.2f} s / {alone[timed[-1][1].config.strategy]:.2f} s" if timed else "-", ""),
     ]
     for name, value, target in rows:
         print(f"| {name} | {value} | {target} |")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -44,6 +45,9 @@ def curves(series: Sequence[dict], metric: str, x_title: str = "epoch", height: 
                       hovermode="x unified")
     if "acc" in metric:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    xs = [x for s in series for x in s["x"]]
+    if x_title == "epoch" and xs and all(float(x).is_integer() for x in xs):  # no tick at epoch 1.5
+        fig.update_xaxes(tickmode="linear", tick0=0, dtick=max(1, math.ceil(max(xs) / 10)))
     if reference is not None:
         fig.add_hline(y=reference[0], line_dash="dash", line_color="#7f7f7f", annotation_text=reference[1],
                       annotation_position="bottom right")
