@@ -264,7 +264,7 @@ class _Probe:
 
     def phase_costs(self, phase: Phase, strategy, n_train: int, fast_path: bool, repeats: int) -> dict:
         """Per-image prefix and evaluation costs and per-step training cost of one phase, at
-        the cut the trainer would use (``train.run``'s rule, including ``_fits``)."""
+        the cut the trainer would use (``train.run``'s rule, including ``features.prefix_fits``)."""
         cfg, net = self.cfg, self.bb.net
         apply_phase(net, phase, cfg.bn_policy)
         if trainable_count(net) == 0:

@@ -41,6 +41,16 @@ def run_prefix(net: GroupedNet, x: torch.Tensor, k: int, batch: int = 64,
     return torch.cat(outs)
 
 
+def prefix_fits(net: GroupedNet, sample: torch.Tensor, k: int, n: int,
+                device: torch.device | None = None) -> bool:
+    """Whether ``n`` images' outputs of groups ``0:k`` stay within ``MAX_CACHE_BYTES``, judged
+    from one preprocessed ``sample`` image (or batch) run through them."""
+    if k == 0:
+        return True
+    out = run_prefix(net, sample[:1], k, device=device)
+    return out[0].numel() * 4 * n <= MAX_CACHE_BYTES
+
+
 def feature_key(parts: dict) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]

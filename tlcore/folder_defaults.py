@@ -59,10 +59,10 @@ def top_half(backbone: str) -> int:
 
 def top_sentence(cfg: RunConfig) -> str:
     from tlcore.models import group_names
-    from tlcore.strategies import STRATEGIES
+    from tlcore.strategies.adaptation import ADAPT_TOP
 
     body = [g for g in group_names(cfg.backbone) if g != "head"]
-    k = STRATEGIES.get(cfg.strategy).value(cfg, "adapt_top")
+    k = ADAPT_TOP.read(cfg)
     if k == 0 or k >= len(body):
         return "Every group trains (adapt_top=0); a setting of 1 or more trains only the top groups, faster."
     return (f"The top {k} of {len(body)} groups ({', '.join(body[-k:])}) adapt; {', '.join(body[:-k])} stay as "
@@ -75,6 +75,7 @@ def folder_defaults(cfg: RunConfig, *, budget_given: bool, top_given: bool = Fal
     budget was given, and only the top half of the groups adapting when the strategy has
     ``adapt_top`` and it was not given; ``said`` explains each choice (empty for other data)."""
     from tlcore.strategies import STRATEGIES
+    from tlcore.strategies.adaptation import ADAPT_TOP
     from tlcore.strategies.knobs import with_value
 
     if not own_data(cfg):
@@ -89,10 +90,9 @@ def folder_defaults(cfg: RunConfig, *, budget_given: bool, top_given: bool = Fal
             said.append(f"Your own folders: all {b.train_images:,} labelled source images train (after "
                         f"{cfg.val_per_class} validation and {cfg.test_per_class} test images per class "
                         "are held out); set a label budget to use fewer.")
-    strategy = STRATEGIES.get(cfg.strategy)
-    if any(k.name == "adapt_top" for k in strategy.knobs):
+    if ADAPT_TOP in STRATEGIES.get(cfg.strategy).knobs:
         if not top_given:
-            cfg = with_value(cfg, strategy.knob("adapt_top"), top_half(cfg.backbone))
+            cfg = with_value(cfg, ADAPT_TOP, top_half(cfg.backbone))
         said.append(top_sentence(cfg))
     said.append(size_sentence(cfg))
     return Chosen(cfg, tuple(said))

@@ -25,7 +25,7 @@ from tlcore.device import resolve_device
 from tlcore.evaluation import SNAPSHOT_PER_CLASS, Snapshots, domain_measures, evaluate, features
 from tlcore.evaluation import confusion as confusion
 from tlcore.evaluation import per_class_accuracy as per_class_accuracy
-from tlcore.features import MAX_CACHE_BYTES, cached_prefix, run_prefix
+from tlcore.features import cached_prefix, prefix_fits, run_prefix
 from tlcore.freeze import (
     Phase,
     apply_phase,
@@ -111,16 +111,6 @@ class _Inputs:
                 self.x[split] = cached_prefix(key, lambda raw=raw: run_prefix(net, raw, k, device=device))
             self.cut = k
         return self.x
-
-
-def _fits(net, raw: torch.Tensor, k: int) -> bool:
-    if k == 0:
-        return True
-    with torch.no_grad():
-        was = net.training
-        out = net.eval().forward_features(raw[:2], 0, k)
-        net.train(was)
-    return out[0].numel() * 4 * len(raw) <= MAX_CACHE_BYTES
 
 
 def run(cfg: RunConfig, callbacks: Callbacks | None = None, *, fast_path: bool = True,
@@ -218,7 +208,8 @@ class _Training:
                 pg.append({"params": list(self.ctx.aux.parameters()), "lr": cfg.lr, "name": "discriminator"})
             self.opt = build_optimizer(cfg.optimizer, pg, cfg.weight_decay, self.device)
             k = frozen_prefix(net, phase, cfg.bn_policy) if self.fast_path and not cfg.augment else 0
-            self.ctx.k = k if k and _fits(net, self.inputs.raw["train"], k) else 0
+            raw = self.inputs.raw["train"]
+            self.ctx.k = k if prefix_fits(net, raw, k, len(raw), self.device) else 0
         self.x = self.inputs.at_cut(net, self.ctx.k, self.device, self.key_base)
         set_modes(net, self.phase, cfg.bn_policy)
         if self.ctx.aux is not None:

@@ -17,7 +17,8 @@ from tlcore.config import RunConfig
 from tlcore.embed import fit_map
 from tlcore.folder_defaults import Chosen, folder_defaults, own_data
 from tlcore.runs import RunRecord
-from tlcore.strategies import STRATEGIES, title
+from tlcore.strategies import title
+from tlcore.strategies.adaptation import ADAPT_TOP
 from tlcore.strategies.knobs import with_value
 from tlcore.transfer import adapt_study as da
 from tlcore.transfer import criteria_study as cs
@@ -255,7 +256,7 @@ def own_folders(cfg: RunConfig) -> RunConfig:
     # strategy comes back after (each method's run keeps the settings it declares)
     base = cfg.replace(strategy="source_only")
     if not top:
-        base = with_value(base, STRATEGIES.get("source_only").knob("adapt_top"), 0)
+        base = with_value(base, ADAPT_TOP, 0)
     chosen = _folder_defaults(base, not every, not top, stamps(cfg))
     st.caption(" ".join(chosen.said))
     return chosen.cfg.replace(strategy=cfg.strategy)

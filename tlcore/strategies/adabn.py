@@ -51,7 +51,7 @@ class AdaBN(Strategy):
     knobs = (TARGET_POOL, ADAPT_TOP)
 
     def phase(self, groups, cfg, epoch):
-        return adapting_phase(self, groups, cfg)
+        return adapting_phase(groups, cfg)
 
     def prepare_net(self, net, cfg):
         if not any(isinstance(m, BN_TYPES) for m in net.modules()):  # said before any training

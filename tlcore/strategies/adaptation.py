@@ -22,7 +22,7 @@ from torch import nn
 
 from tlcore.augment import random_shift
 from tlcore.config import RunConfig
-from tlcore.features import MAX_CACHE_BYTES, run_prefix
+from tlcore.features import prefix_fits, run_prefix
 from tlcore.freeze import Phase
 
 from .base import StepContext, Strategy, body
@@ -37,9 +37,9 @@ ADAPT_TOP = Knob("adapt_top", "int", 0, 0, 16,
                  groups=True, label="Groups that train (0: all)")
 
 
-def adapting_phase(strategy: Strategy, groups: list[str], cfg: RunConfig) -> Phase:
+def adapting_phase(groups: list[str], cfg: RunConfig) -> Phase:
     """Every group, or the head and the top ``adapt_top`` body groups."""
-    k = strategy.value(cfg, "adapt_top")
+    k = ADAPT_TOP.read(cfg)
     if k == 0:
         return Phase(frozenset(groups))
     b = body(groups)
@@ -53,7 +53,7 @@ class AdaptationStrategy(Strategy):
     knobs = (TARGET_POOL, ADAPT_TOP)
 
     def phase(self, groups, cfg, epoch):
-        return adapting_phase(self, groups, cfg)
+        return adapting_phase(groups, cfg)
 
     def build_aux(self, net: nn.Module, cfg: RunConfig) -> nn.Module | None:
         """Extra trainable modules (e.g. DANN's domain discriminator), trained at ``cfg.lr``;
@@ -99,18 +99,14 @@ class AdaptationStrategy(Strategy):
     def pool_at_cut(ctx: StepContext) -> torch.Tensor | None:
         """The whole target pool through the frozen groups ``:ctx.k``, computed once per cut
         (None when it would not fit the fast path's memory bound: then every step computes
-        its batch's prefix, as before)."""
+        its batch's prefix, as before; that answer is kept per cut too)."""
         if ctx.target_at_cut is None or ctx.target_at_cut[0] != ctx.k:
-            pool, net = ctx.target_pool, ctx.net
-            with torch.no_grad():
-                was = net.training
-                one = net.eval().forward_features(ctx.preprocess(pool[:1]).to(ctx.device), 0, ctx.k)
-                net.train(was)
-            if one.numel() * 4 * len(pool) > MAX_CACHE_BYTES:
-                return None
-            # preprocessed a batch at a time: a float copy of the whole pool can be large
-            out = torch.cat([run_prefix(net, ctx.preprocess(pool[i:i + 256]), ctx.k, device=ctx.device)
-                             for i in range(0, len(pool), 256)])
+            pool, net, pre = ctx.target_pool, ctx.net, ctx.preprocess
+            out = None
+            if prefix_fits(net, pre(pool[:1]), ctx.k, len(pool), ctx.device):
+                # preprocessed a batch at a time: a float copy of the whole pool can be large
+                out = torch.cat([run_prefix(net, pre(pool[i:i + 256]), ctx.k, device=ctx.device)
+                                 for i in range(0, len(pool), 256)])
             ctx.target_at_cut = (ctx.k, out)
         return ctx.target_at_cut[1]
 

@@ -10,7 +10,7 @@ class SourceOnly(Strategy):
     knobs = (ADAPT_TOP,)
 
     def phase(self, groups, cfg, epoch):
-        return adapting_phase(self, groups, cfg)
+        return adapting_phase(groups, cfg)
 
 
 STRATEGIES.add(SourceOnly(

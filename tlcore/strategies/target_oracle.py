@@ -10,7 +10,7 @@ class TargetOracle(Strategy):
     knobs = (ADAPT_TOP,)
 
     def phase(self, groups, cfg, epoch):
-        return adapting_phase(self, groups, cfg)
+        return adapting_phase(groups, cfg)
 
 
 STRATEGIES.add(TargetOracle(
